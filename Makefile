@@ -1,0 +1,44 @@
+# undying — set-up and entry points. Everything a command needs is installed by it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+NPM    ?= npm
+
+.PHONY: run test setup lint typecheck unit interop bench proto clean
+
+setup: $(VENV)/.stamp node_modules/.stamp
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	node_modules/.bin/node --version
+	touch $@
+
+## Start the server with embedded storage plus the example Greeter, registered.
+run: setup
+	$(VENV)/bin/undying dev examples/greeter.py
+
+## Set up and run the whole test suite (lint, types, unit, interop, chaos).
+test: setup lint
+	$(PY) -m pytest
+
+lint: $(VENV)/.stamp
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m bench.run
+
+## Regenerate the protobuf code from proto/ (committed; needs the dev extra).
+proto: $(VENV)/.stamp
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=src/undying/protocol/_pb \
+		--pyi_out=src/undying/protocol/_pb proto/undying_protocol.proto
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

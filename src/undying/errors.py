@@ -1,0 +1,86 @@
+"""The exception tree of undying. Every error undying raises on purpose is one of these.
+
+::
+
+    UndyingError
+    ├── ProtocolError                 the service protocol was broken
+    │   ├── ProtocolViolation         unexpected or malformed message (code 571)
+    │   └── UnsupportedVersion        no protocol version both sides speak (code 415)
+    ├── InvalidIdError                text that is not a valid id of its kind
+    ├── ManifestError                 a deployment's manifest breaks the schema or the rules
+    ├── DiscoveryError                a deployment could not be discovered
+    ├── DeploymentError               a deployment answered an invocation badly
+    ├── StorageError                  the embedded storage failed
+    └── ConfigError                   the server configuration is invalid
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeploymentError",
+    "DiscoveryError",
+    "InvalidIdError",
+    "ManifestError",
+    "ProtocolError",
+    "ProtocolViolation",
+    "StorageError",
+    "UndyingError",
+    "UnsupportedVersion",
+]
+
+
+class UndyingError(Exception):
+    """Root of every error undying raises."""
+
+
+class ProtocolError(UndyingError):
+    """The service protocol was broken. ``code`` is the protocol error code."""
+
+    code: int = 571
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class ProtocolViolation(ProtocolError):
+    """A message that is unexpected in the current state, or cannot be decoded."""
+
+    code = 571
+
+
+class UnsupportedVersion(ProtocolError):
+    """No protocol version is supported by both sides."""
+
+    code = 415
+
+
+class InvalidIdError(UndyingError, ValueError):
+    """Text that is not a valid id of the expected kind."""
+
+
+class ManifestError(UndyingError):
+    """A discovery manifest breaks the schema or the registration rules."""
+
+
+class DiscoveryError(UndyingError):
+    """A deployment could not be discovered (unreachable, bad status, bad content type)."""
+
+
+class DeploymentError(UndyingError):
+    """A deployment answered an invocation attempt badly (status, content type, transport)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class StorageError(UndyingError):
+    """The embedded storage failed."""
+
+
+class ConfigError(UndyingError):
+    """The server configuration is invalid."""

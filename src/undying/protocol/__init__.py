@@ -1,0 +1,1 @@
+"""The Restate service protocol, sans-IO: framing, messages, ids, discovery manifests."""
