@@ -83,8 +83,6 @@ class InvocationId:
     partition_key: int
     uuid: bytes
 
-    RAW_SIZE: Final = 24  # type: ignore[misc]
-
     @classmethod
     def new(cls, partition_key: int | None = None) -> InvocationId:
         """A fresh id; random partition key unless given (keyed targets pass theirs)."""

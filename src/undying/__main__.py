@@ -1,0 +1,3 @@
+from undying.cli.main import main
+
+main()

@@ -1,0 +1,96 @@
+"""``undying serve``: run a server with embedded storage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from undying.server.server import Server, ServerConfig
+
+__all__ = ["run_server", "serve"]
+
+
+def _install_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def run_server(config: ServerConfig, *, ready_line: bool = True) -> None:
+    """Start a server, print the ready line, and run until SIGTERM or SIGINT."""
+    server = Server(config)
+    await server.start()
+    if ready_line:
+        sys.stdout.write(f"undying ready ingress={server.ingress_url} admin={server.admin_url}\n")
+        sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".undying"),
+    show_default=True,
+    help="Where the embedded storage lives.",
+)
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--ingress-port", type=int, default=8080, show_default=True, help="0 picks a free port.")
+@click.option("--admin-port", type=int, default=9070, show_default=True, help="0 picks a free port.")
+@click.option("--partitions", type=int, default=4, show_default=True)
+@click.option(
+    "--ingress-max-body-size",
+    type=int,
+    default=None,
+    help="Largest request body the ingress accepts, in bytes (413 above). Default: no limit.",
+)
+@click.option("--log-level", default="WARNING", show_default=True)
+@click.option(
+    "--loop",
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    default="auto",
+    show_default=True,
+    help="Event loop implementation (auto: uvloop when installed).",
+)
+def serve(
+    data_dir: Path,
+    bind: str,
+    ingress_port: int,
+    admin_port: int,
+    partitions: int,
+    ingress_max_body_size: int | None,
+    log_level: str,
+    loop: str,
+) -> None:
+    """Run the undying server (ingress, admin API, storage) in this process."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = ServerConfig(
+        data_dir=data_dir,
+        host=bind,
+        ingress_port=ingress_port,
+        admin_port=admin_port,
+        partitions=partitions,
+        ingress_max_body_size=ingress_max_body_size,
+    )
+    if loop != "asyncio":
+        _install_loop()
+    try:
+        asyncio.run(run_server(config))
+    except KeyboardInterrupt:  # pragma: no cover
+        pass

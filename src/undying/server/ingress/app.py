@@ -1,0 +1,340 @@
+"""The ingress (Restate-compatible HTTP API for clients): invoke handlers, send, attach."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import re
+import secrets
+import urllib.parse
+from collections.abc import Callable
+from typing import Final
+
+from undying.protocol.ids import InvocationId, partition_key_for
+from undying.server.asgi import BodyTooLarge, ClientGone, header, read_body, send_json, send_raw
+from undying.server.http.types import Receive, Scope, Send
+from undying.server.ingress.waiters import Waiters
+from undying.server.metadata import MetadataStore
+from undying.server.partition import actions as act
+from undying.server.partition.processor import PartitionProcessor
+from undying.server.partition.records import IngressSink, Invoke, Source, Target
+from undying.server.schema import HandlerInfo, ServiceInfo
+
+__all__ = ["IngressApp", "parse_delay"]
+
+log = logging.getLogger("undying.ingress")
+
+_CORS: Final = [
+    ("vary", "origin, access-control-request-method, access-control-request-headers"),
+    ("access-control-allow-credentials", "true"),
+]
+_DROP_HEADERS: Final = frozenset(
+    {b"host", b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade",
+     b"idempotency-key", b"expect"}
+)
+_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_SERVICE_TY: Final = {"Service": "service", "VirtualObject": "virtual_object", "Workflow": "workflow"}
+_HANDLER_TY: Final = {"Exclusive": "exclusive", "Shared": "shared", "Workflow": "workflow"}
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str, *, inv: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.inv = inv
+
+
+def parse_delay(text: str) -> int:
+    """Milliseconds of ``2s``, ``500ms``, ``1m 30s``, ``1h``, ``1d`` or ISO 8601 ``PT2S``."""
+    t = text.strip()
+    if t.upper().startswith("P"):
+        m = re.fullmatch(
+            r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", t.upper()
+        )
+        if m is None:
+            raise ValueError(f"cannot parse the duration {text!r}")
+        d, h, mi, s = (float(x) if x else 0.0 for x in m.groups())
+        return int(((d * 24 + h) * 60 + mi) * 60_000 + s * 1000)
+    total = 0.0
+    pos = 0
+    for m in _DURATION.finditer(t):
+        if t[pos : m.start()].strip():
+            raise ValueError(f"cannot parse the duration {text!r}")
+        n, unit = float(m.group(1)), m.group(2)
+        total += n * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[unit]
+        pos = m.end()
+    if pos == 0 or t[pos:].strip():
+        raise ValueError(f"cannot parse the duration {text!r}")
+    return int(total)
+
+
+def _iso_expiry(ms: int) -> str:
+    dt = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+00:00"
+
+
+def _iso_execution(ms: int) -> str:
+    dt = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{(ms % 1000) * 1_000_000:09d}Z"
+
+
+def _content_type_matches(pattern: str, actual: str) -> bool:
+    base = actual.split(";", 1)[0].strip().lower()
+    for alt in pattern.split(","):
+        p = alt.split(";", 1)[0].strip().lower()
+        if p in ("*/*", base):
+            return True
+        if p.endswith("/*") and base.startswith(p[:-1]):
+            return True
+    return False
+
+
+class IngressApp:
+    """ASGI app of the ingress."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        route: Callable[[int], PartitionProcessor],
+        waiters: Waiters,
+        *,
+        now_ms: Callable[[], int],
+        max_body_size: int | None = None,
+    ) -> None:
+        self._meta = metadata
+        self._route = route
+        self._waiters = waiters
+        self._now_ms = now_ms
+        self._max_body = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await self._handle(scope, receive, send)
+        except _Reject as e:
+            headers = [("x-restate-error-source", "ingress")]
+            if e.inv is not None:
+                headers.insert(0, ("x-restate-id", e.inv))
+            await send_json(
+                send,
+                e.status,
+                {"code": e.status, "message": e.message, "source": "ingress"},
+                headers + _CORS,
+            )
+        except ClientGone:
+            return
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        segments = [urllib.parse.unquote(s) for s in raw.decode("latin-1").split("/")[1:]]
+        if segments and segments[-1] == "":
+            segments.pop()
+        if not segments:
+            raise _Reject(404, "not found")
+        if segments[0] == "restate":
+            await self._restate_api(segments[1:], scope, send)
+            return
+        await self._invoke(segments, scope, receive, send)
+
+    async def _restate_api(self, rest: list[str], scope: Scope, send: Send) -> None:
+        if rest == ["health"]:
+            names = list(self._meta.schema.services)
+            await send_json(send, 200, {"services": names}, _CORS)
+            return
+        raise _Reject(404, "not found")
+
+    # ---- invoke -------------------------------------------------------------------------------
+
+    def _resolve(self, segments: list[str]) -> tuple[ServiceInfo, HandlerInfo, str | None, bool]:
+        schema = self._meta.schema
+        name = segments[0]
+        svc = schema.services.get(name)
+        if svc is None:
+            raise _Reject(
+                404,
+                f"service '{name}' not found, make sure to register the service before calling it.",
+            )
+        rest = segments[1:]
+        is_send = bool(rest) and rest[-1] == "send"
+        if is_send:
+            rest = rest[:-1]
+        key: str | None = None
+        if svc.keyed:
+            if len(rest) != 2:
+                raise _Reject(
+                    400,
+                    f"the service '{name}' is keyed: invoke it as /{name}/{{key}}/{{handler}}",
+                )
+            key, handler_name = rest
+        else:
+            if len(rest) != 1:
+                raise _Reject(404, "not found")
+            handler_name = rest[0]
+        handler = svc.handlers.get(handler_name)
+        if handler is None:
+            raise _Reject(
+                404,
+                f"the service '{name}' exists, but the handler '{handler_name}' was not found, "
+                "check that the handler exists in the latest registered service version.",
+            )
+        if not (svc.public and handler.public):
+            raise _Reject(400, f"the handler '{name}/{handler_name}' is private")
+        return svc, handler, key, is_send
+
+    async def _invoke(self, segments: list[str], scope: Scope, receive: Receive, send: Send) -> None:
+        svc, handler, key, is_send = self._resolve(segments)
+        method = scope["method"]
+        if method not in ("POST", "GET"):
+            raise _Reject(405, f"method {method} not allowed")
+        try:
+            body = await read_body(scope, receive, self._max_body)
+        except BodyTooLarge:
+            raise _Reject(
+                413, f"the request body is larger than the limit of {self._max_body} bytes"
+            ) from None
+        self._validate_input(scope, handler, body)
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        delay_ms = None
+        if "delay" in query:
+            if not is_send:
+                raise _Reject(400, "delay is only allowed with /send")
+            try:
+                delay_ms = parse_delay(query["delay"][0])
+            except ValueError as e:
+                raise _Reject(400, str(e)) from None
+        idem = header(scope, b"idempotency-key")
+        handler_ty = svc.handler_type(handler)
+        target = Target(
+            svc.name,
+            handler.name,
+            key,
+            _SERVICE_TY[svc.ty],  # type: ignore[arg-type]
+            _HANDLER_TY[handler_ty] if handler_ty else None,  # type: ignore[arg-type]
+        )
+        if key is not None:
+            pk = partition_key_for(svc.name, key)
+        elif idem is not None:
+            pk = partition_key_for(svc.name, handler.name, idem)
+        else:
+            pk = None
+        if idem is not None:
+            inv = InvocationId.deterministic(
+                pk or 0, "idem", svc.name, key or "", handler.name, idem
+            )
+        elif handler_ty == "Workflow" and key is not None:
+            inv = InvocationId.deterministic(pk or 0, "wf", svc.name, key)
+        else:
+            inv = InvocationId.new(pk)
+        headers = [
+            ("x-restate-ingress-path", scope["path"]),
+            *(
+                (k.decode("latin-1"), v.decode("latin-1"))
+                for k, v in scope["headers"]
+                if k not in _DROP_HEADERS
+            ),
+        ]
+        request_id = secrets.token_hex(8)
+        now = self._now_ms()
+        execute_at = now + delay_ms if delay_ms else None
+        record = Invoke(
+            id=inv.to_bytes(),
+            target=target,
+            body=body,
+            headers=headers,
+            source=Source("ingress"),
+            idempotency_key=idem,
+            sink=IngressSink(request_id),
+            execute_at=execute_at,
+            completion_retention_ms=svc.completion_retention_ms(handler),
+            journal_retention_ms=svc.effective_journal_retention_ms(handler),
+            mode="send" if is_send else "call",
+        )
+        inv_text = str(inv)
+        waiter = self._waiters.register(request_id)
+        try:
+            self._route(inv.partition_key).propose(record)
+            response = await self._wait(waiter, scope, receive)
+        finally:
+            self._waiters.discard(request_id)
+        if response is None:
+            return  # the client went away; the invocation goes on
+        await self._answer(response, inv_text, handler, send, execute_at)
+
+    async def _wait(
+        self, waiter: asyncio.Future[act.Respond], scope: Scope, receive: Receive
+    ) -> act.Respond | None:
+        """Wait for the answer, or for the client to disconnect (None)."""
+        if waiter.done():
+            return waiter.result()
+        disconnect: asyncio.Future[object] = asyncio.ensure_future(receive())
+        waiting: set[asyncio.Future[object]] = {waiter, disconnect}  # type: ignore[arg-type]
+        try:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            disconnect.cancel()
+        if waiter in done:
+            return waiter.result()
+        return None
+
+    def _validate_input(self, scope: Scope, handler: HandlerInfo, body: bytes) -> None:
+        expected = handler.input.content_type
+        actual = header(scope, b"content-type")
+        if expected is None:
+            if body:
+                raise _Reject(400, "input validation error: Expected body to be empty")
+            return
+        if not body:
+            if handler.input.required:
+                raise _Reject(400, "input validation error: Expected body to be non-empty")
+            return
+        if actual is None or not _content_type_matches(expected, actual):
+            raise _Reject(
+                400,
+                f"input validation error: Content-type '{actual or ''}' does not match "
+                f"'{expected}'",
+            )
+
+    async def _answer(
+        self,
+        r: act.Respond,
+        inv: str,
+        handler: HandlerInfo,
+        send: Send,
+        execute_at: int | None,
+    ) -> None:
+        if r.kind in ("accepted", "previously_accepted"):
+            payload: dict[str, str] = {"invocationId": inv}
+            if execute_at is not None and r.kind == "accepted":
+                payload["executionTime"] = _iso_execution(execute_at)
+            payload["status"] = "Accepted" if r.kind == "accepted" else "PreviouslyAccepted"
+            await send_json(send, 202, payload, [("x-restate-id", inv), *_CORS])
+            return
+        result = r.result
+        assert result is not None
+        headers = [("x-restate-id", inv)]
+        if r.expires_at is not None and r.kind == "result" and self._deduplicated(r):
+            headers.append(("idempotency-expires", _iso_expiry(r.expires_at)))
+        if result.value is None:
+            status = result.code if 400 <= result.code <= 599 else 500
+            headers.append(("x-restate-error-source", "invocation"))
+            await send_json(
+                send,
+                status,
+                {"code": result.code, "message": result.message, "source": "invocation"},
+                headers + _CORS,
+            )
+            return
+        out = handler.output
+        content_type = out.content_type or "application/json"
+        if not result.value and not out.set_content_type_if_empty:
+            await send_raw(send, 200, b"", headers + _CORS)
+            return
+        await send_raw(send, 200, result.value, headers + _CORS, content_type=content_type)
+
+    @staticmethod
+    def _deduplicated(r: act.Respond) -> bool:
+        # Restate sends idempotency-expires only when answering from the stored result.
+        return r.kind == "result" and r.stored

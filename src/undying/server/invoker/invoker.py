@@ -1,0 +1,264 @@
+"""The invoker: runs the attempts of invoked invocations against their deployments, with retries.
+
+The state machine says *what* runs (``Invoke`` actions with an epoch); the invoker decides *how*:
+it pins the deployment and protocol version on the first attempt, retries failed attempts with
+the handler's backoff policy, and reports every outcome back as a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from undying.protocol.ids import InvocationId
+from undying.server.clock import Clock
+from undying.server.invoker.attempt import Attempt, AttemptOutcome, AttemptSettings
+from undying.server.invoker.retry import backoff_ms, exhausted
+from undying.server.invoker.streams import Connector
+from undying.server.partition.processor import PartitionProcessor
+from undying.server.partition.records import AttemptFailed, FailureInfo, Pinned
+from undying.server.partition.state import InvocationStatus
+from undying.server.schema import DEFAULTS, DeploymentInfo, RetryPolicy, Schema
+
+__all__ = ["Invoker", "InvokerOptions", "choose_protocol_version"]
+
+log = logging.getLogger("undying.invoker")
+
+#: Highest protocol version used for new invocations unless V7 is enabled.
+_DEFAULT_MAX_VERSION: Final = 6
+
+DEFAULT_RETRY_POLICY: Final = RetryPolicy(
+    DEFAULTS.retry_initial_interval_ms,
+    DEFAULTS.retry_factor,
+    DEFAULTS.retry_max_interval_ms,
+    DEFAULTS.retry_max_attempts,
+    DEFAULTS.retry_on_max_attempts,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InvokerOptions:
+    cluster_name: str = "undying"
+    enable_v7: bool = False
+    max_message_size: int = 32 * 1024 * 1024
+    eager_state_limit: int = 32 * 1024 * 1024
+
+
+def choose_protocol_version(dep: DeploymentInfo, *, enable_v7: bool) -> int | None:
+    """The highest version both sides speak (capped at 6 unless V7 is enabled)."""
+    top = 7 if enable_v7 else _DEFAULT_MAX_VERSION
+    version = min(dep.max_protocol_version, top)
+    return version if version >= max(5, dep.min_protocol_version) else None
+
+
+class _Run:
+    """The attempts of one invocation for one epoch."""
+
+    __slots__ = ("attempt", "epoch", "inv", "task")
+
+    def __init__(self, inv: bytes, epoch: int) -> None:
+        self.inv = inv
+        self.epoch = epoch
+        self.attempt: Attempt | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class Invoker:
+    """Runs invocations. ``schema()`` returns the current schema registry."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        schema: Callable[[], Schema],
+        clock: Clock,
+        options: InvokerOptions | None = None,
+    ) -> None:
+        self._connector = connector
+        self._schema = schema
+        self._clock = clock
+        self._options = options or InvokerOptions()
+        self._runs: dict[bytes, _Run] = {}
+        self._eager_limit = self._options.eager_state_limit
+
+    # ---- actions from the state machine --------------------------------------------------
+
+    def invoke(self, processor: PartitionProcessor, inv: bytes, epoch: int) -> None:
+        old = self._runs.get(inv)
+        if old is not None:
+            if old.epoch >= epoch:
+                return
+            self._cancel(old)
+        run = _Run(inv, epoch)
+        self._runs[inv] = run
+        run.task = asyncio.get_running_loop().create_task(self._drive(processor, run))
+
+    def forward(self, inv: bytes, epoch: int, entry_type: int, payload: bytes) -> None:
+        run = self._runs.get(inv)
+        if run is not None and run.epoch == epoch and run.attempt is not None:
+            run.attempt.forward(entry_type, payload)
+
+    def abort(self, inv: bytes) -> None:
+        run = self._runs.pop(inv, None)
+        if run is not None:
+            self._cancel(run)
+
+    def _cancel(self, run: _Run) -> None:
+        if run.attempt is not None:
+            run.attempt.abort()
+        if run.task is not None and not run.task.done():
+            run.task.cancel()
+
+    async def stop(self) -> None:
+        runs = list(self._runs.values())
+        self._runs.clear()
+        for run in runs:
+            self._cancel(run)
+        tasks = [r.task for r in runs if r.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def running(self) -> int:
+        return len(self._runs)
+
+    # ---- the retry loop ------------------------------------------------------------------
+
+    async def _drive(self, processor: PartitionProcessor, run: _Run) -> None:
+        try:
+            await self._attempts(processor, run)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("invocation %s: the invoker failed", _show(run.inv))
+        finally:
+            if self._runs.get(run.inv) is run:
+                del self._runs[run.inv]
+
+    async def _attempts(self, processor: PartitionProcessor, run: _Run) -> None:
+        attempts = 0
+        since_stored = 0
+        store = processor.store
+        while True:
+            status = store.get_status(run.inv)
+            if status is None or status.status != "invoked" or status.epoch != run.epoch:
+                return
+            schema = self._schema()
+            attempts += 1
+            resolved = schema.resolve(status.target.service, status.target.handler)
+            policy = DEFAULT_RETRY_POLICY
+            if resolved is None:
+                outcome = AttemptOutcome(
+                    "failed",
+                    FailureInfo(
+                        404,
+                        f"the handler {status.target.service}/{status.target.handler} "
+                        "is not registered",
+                    ),
+                )
+            else:
+                svc, handler = resolved
+                policy = svc.retry_policy(handler)
+                picked = self._deployment_for(schema, status, svc.deployment_id)
+                if isinstance(picked, FailureInfo):
+                    outcome = AttemptOutcome("failed", picked)
+                else:
+                    dep, version = picked
+                    if status.deployment_id is None:
+                        processor.propose(
+                            Pinned(run.inv, run.epoch, dep.id, version, dep.sdk_version)
+                        )
+                    state_map: dict[bytes, bytes] | None = None
+                    key = status.target.key
+                    if key is not None and not svc.lazy_state(handler):
+                        state = store.state(svc.name, key)
+                        if sum(len(k) + len(v) for k, v in state.items()) <= self._eager_limit:
+                            state_map = dict(state)
+                    attempt = Attempt(
+                        processor=processor,
+                        connector=self._connector,
+                        clock=self._clock,
+                        status=status,
+                        journal=list(store.journal(run.inv)),
+                        state_map=state_map,
+                        service=svc,
+                        handler=handler,
+                        deployment=dep,
+                        version=version,
+                        settings=AttemptSettings(
+                            inactivity_timeout_s=svc.effective_inactivity_timeout_ms(handler)
+                            / 1000,
+                            abort_timeout_s=svc.effective_abort_timeout_ms(handler) / 1000,
+                            cluster_name=self._options.cluster_name,
+                            max_message_size=self._options.max_message_size,
+                        ),
+                        retry_count_since_stored=since_stored,
+                    )
+                    run.attempt = attempt
+                    try:
+                        outcome = await attempt.run()
+                    finally:
+                        run.attempt = None
+            if outcome.kind != "failed":
+                return
+            since_stored = 0 if outcome.stored_entries else since_stored + 1
+            failure = outcome.failure or FailureInfo(500, "unknown failure")
+            if exhausted(policy, attempts):
+                action: Literal["pause", "kill"] = (
+                    "pause" if policy.on_max_attempts == "Pause" else "kill"
+                )
+                log.warning(
+                    "invocation %s: attempt %d failed, retries exhausted (%s): [%d] %s",
+                    _show(run.inv),
+                    attempts,
+                    action,
+                    failure.code,
+                    failure.message,
+                )
+                await processor.propose(
+                    AttemptFailed(run.inv, run.epoch, failure, attempts, None, action)
+                )
+                return
+            delay = (
+                outcome.next_retry_delay_ms
+                if outcome.next_retry_delay_ms is not None
+                else backoff_ms(policy, attempts)
+            )
+            log.warning(
+                "invocation %s: attempt %d failed, retrying in %d ms: [%d] %s",
+                _show(run.inv),
+                attempts,
+                delay,
+                failure.code,
+                failure.message,
+            )
+            await processor.propose(
+                AttemptFailed(
+                    run.inv, run.epoch, failure, attempts, self._clock.now_ms() + delay, "retry"
+                )
+            )
+            await self._clock.sleep(delay / 1000)
+
+    def _deployment_for(
+        self, schema: Schema, status: InvocationStatus, latest: str
+    ) -> FailureInfo | tuple[DeploymentInfo, int]:
+        dep_id = status.deployment_id or latest
+        dep = schema.deployments.get(dep_id)
+        if dep is None:
+            return FailureInfo(500, f"the deployment {dep_id} is not registered any more")
+        if status.protocol_version is not None:
+            return dep, status.protocol_version
+        version = choose_protocol_version(dep, enable_v7=self._options.enable_v7)
+        if version is None:
+            return FailureInfo(
+                415,
+                f"the deployment {dep.id} supports protocol versions "
+                f"[{dep.min_protocol_version}, {dep.max_protocol_version}], none usable here",
+            )
+        return dep, version
+
+
+def _show(inv: bytes) -> str:
+    return str(InvocationId.from_bytes(inv))

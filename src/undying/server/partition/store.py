@@ -1,0 +1,477 @@
+"""A partition's materialized state: in memory, written back to SQLite after each applied batch.
+
+The state machine reads and writes through this class only. Without a database (tests) it is a
+plain in-memory store. With one, every mutation is remembered and :meth:`PartitionStore.flush`
+turns the remembered changes into one write job, together with the partition's applied LSN, so
+the tables always describe the state after some prefix of the log. Cold data (completed
+invocations, journals and K/V state not touched since the start) is loaded on first use.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from typing import Final
+
+from undying.server.partition.records import TimerKey
+from undying.server.partition.state import (
+    InvocationStatus,
+    JournalEntry,
+    NotificationIndex,
+    decode_status,
+    encode_status,
+)
+from undying.server.storage.database import Database
+
+__all__ = ["SCHEMA", "PartitionStore"]
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS inv_status (
+    id BLOB PRIMARY KEY,
+    partition INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    modified_at INTEGER NOT NULL,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inv_status_by_status ON inv_status (partition, status);
+CREATE TABLE IF NOT EXISTS journal (
+    id BLOB NOT NULL,
+    idx INTEGER NOT NULL,
+    type INTEGER NOT NULL,
+    appended_at INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal_events (
+    id BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    after_index INTEGER NOT NULL,
+    appended_at INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    skey BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (service, key, skey)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+    partition INTEGER NOT NULL,
+    tkey BLOB NOT NULL,
+    wake_at INTEGER NOT NULL,
+    PRIMARY KEY (partition, tkey)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS locks (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    id BLOB NOT NULL,
+    PRIMARY KEY (service, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbox (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id BLOB NOT NULL,
+    PRIMARY KEY (service, key, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    idem TEXT PRIMARY KEY,
+    id BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partition_meta (
+    partition INTEGER PRIMARY KEY,
+    applied_lsn INTEGER NOT NULL
+);
+"""
+
+_COMPLETED_CACHE: Final = 20_000
+
+ObjKey = tuple[str, str]
+
+
+class _Ops:
+    """Changes since the last flush."""
+
+    __slots__ = ("deleted", "events", "journal", "journal_deleted", "misc", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: dict[bytes, InvocationStatus] = {}
+        self.deleted: set[bytes] = set()
+        self.journal: list[tuple[bytes, int, int, int, bytes]] = []
+        self.journal_deleted: set[bytes] = set()
+        self.events: list[tuple[bytes, int, int, int, str, bytes]] = []
+        self.misc: list[tuple[str, tuple[object, ...]]] = []
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.statuses
+            or self.deleted
+            or self.journal
+            or self.journal_deleted
+            or self.events
+            or self.misc
+        )
+
+
+class PartitionStore:
+    """State of one partition. ``db=None`` keeps everything in memory."""
+
+    def __init__(self, partition: int, db: Database | None = None) -> None:
+        self.partition = partition
+        self._db = db
+        self._statuses: dict[bytes, InvocationStatus] = {}
+        self._completed: OrderedDict[bytes, None] = OrderedDict()
+        self._journals: dict[bytes, list[JournalEntry]] = {}
+        self._indexes: dict[bytes, NotificationIndex] = {}
+        self._state: dict[ObjKey, dict[bytes, bytes]] = {}
+        self._locks: dict[ObjKey, bytes] = {}
+        self._inbox: dict[ObjKey, deque[tuple[int, bytes]]] = {}
+        self._inbox_seq = 0
+        self._idempotency: dict[str, bytes] = {}
+        self._timers: dict[bytes, tuple[TimerKey, int]] = {}
+        self.applied_lsn = 0
+        self._ops = _Ops()
+
+    # ---- loading --------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load what must be in memory: the applied LSN, live invocations, timers, locks, inbox."""
+        if self._db is None:
+            return
+        r = self._db.reader
+        row = r.execute(
+            "SELECT applied_lsn FROM partition_meta WHERE partition = ?", (self.partition,)
+        ).fetchone()
+        self.applied_lsn = int(row[0]) if row else 0
+        for (data,) in r.execute(
+            "SELECT data FROM inv_status WHERE partition = ? AND status != 'completed'",
+            (self.partition,),
+        ):
+            s = decode_status(data)
+            self._statuses[s.id] = s
+        for tkey, wake_at in r.execute(
+            "SELECT tkey, wake_at FROM timers WHERE partition = ?", (self.partition,)
+        ):
+            self._timers[bytes(tkey)] = (_decode_timer(bytes(tkey)), int(wake_at))
+        for service, key, inv in r.execute("SELECT service, key, id FROM locks"):
+            if bytes(inv) in self._statuses:
+                self._locks[(service, key)] = bytes(inv)
+        for service, key, seq, inv in r.execute(
+            "SELECT service, key, seq, id FROM inbox ORDER BY service, key, seq"
+        ):
+            if bytes(inv) in self._statuses:
+                self._inbox.setdefault((service, key), deque()).append((int(seq), bytes(inv)))
+                self._inbox_seq = max(self._inbox_seq, int(seq))
+
+    # ---- invocation status ----------------------------------------------------------------
+
+    def get_status(self, inv: bytes) -> InvocationStatus | None:
+        s = self._statuses.get(inv)
+        if s is not None:
+            return s
+        if self._db is None or inv in self._ops.deleted:
+            return None
+        row = self._db.reader.execute("SELECT data FROM inv_status WHERE id = ?", (inv,)).fetchone()
+        if row is None:
+            return None
+        s = decode_status(row[0])
+        self._statuses[inv] = s
+        if s.status == "completed":
+            self._remember_completed(inv)
+        return s
+
+    def put_status(self, s: InvocationStatus) -> None:
+        """Store ``s`` (call after every change of a status object)."""
+        self._statuses[s.id] = s
+        self._ops.statuses[s.id] = s
+        self._ops.deleted.discard(s.id)
+        if s.status == "completed":
+            self._remember_completed(s.id)
+
+    def delete_status(self, inv: bytes) -> None:
+        self._statuses.pop(inv, None)
+        self._completed.pop(inv, None)
+        self._ops.statuses.pop(inv, None)
+        self._ops.deleted.add(inv)
+
+    def live_statuses(self) -> Iterator[InvocationStatus]:
+        """Invocations that are not completed (all of them are in memory)."""
+        return (s for s in list(self._statuses.values()) if s.status != "completed")
+
+    def _remember_completed(self, inv: bytes) -> None:
+        self._completed[inv] = None
+        self._completed.move_to_end(inv)
+
+    # ---- journal --------------------------------------------------------------------------
+
+    def journal(self, inv: bytes) -> list[JournalEntry]:
+        j = self._journals.get(inv)
+        if j is not None:
+            return j
+        j = []
+        if self._db is not None and inv not in self._ops.journal_deleted:
+            j = [
+                JournalEntry(int(t), bytes(p), int(a))
+                for t, p, a in self._db.reader.execute(
+                    "SELECT type, payload, appended_at FROM journal WHERE id = ? ORDER BY idx",
+                    (inv,),
+                )
+            ]
+        self._journals[inv] = j
+        return j
+
+    def notifications(self, inv: bytes) -> NotificationIndex:
+        idx = self._indexes.get(inv)
+        if idx is None:
+            idx = NotificationIndex.of(self.journal(inv))
+            self._indexes[inv] = idx
+        return idx
+
+    def append_journal(self, inv: bytes, entry: JournalEntry) -> int:
+        """Append; return the entry's index."""
+        j = self.journal(inv)
+        index = len(j)
+        j.append(entry)
+        idx = self._indexes.get(inv)
+        if idx is not None:
+            idx.add(entry.type, entry.payload)
+        self._ops.journal.append((inv, index, entry.type, entry.appended_at, entry.payload))
+        return index
+
+    def delete_journal(self, inv: bytes) -> None:
+        self._journals.pop(inv, None)
+        self._indexes.pop(inv, None)
+        self._ops.journal = [j for j in self._ops.journal if j[0] != inv]
+        self._ops.journal_deleted.add(inv)
+
+    def forget_journal(self, inv: bytes) -> None:
+        """Drop the cached journal of a finished invocation (it stays in storage)."""
+        if self._db is not None:
+            self._journals.pop(inv, None)
+            self._indexes.pop(inv, None)
+
+    def add_event(
+        self, inv: bytes, seq: int, after_index: int, at: int, event_type: str, event: bytes
+    ) -> None:
+        self._ops.events.append((inv, seq, after_index, at, event_type, event))
+
+    # ---- K/V state ------------------------------------------------------------------------
+
+    def state(self, service: str, key: str) -> dict[bytes, bytes]:
+        """The state of one object/workflow key (read-only view; mutate with the methods)."""
+        obj = (service, key)
+        st = self._state.get(obj)
+        if st is None:
+            st = {}
+            if self._db is not None:
+                for k, v in self._db.reader.execute(
+                    "SELECT skey, value FROM state WHERE service = ? AND key = ?", obj
+                ):
+                    st[bytes(k)] = bytes(v)
+            self._state[obj] = st
+        return st
+
+    def set_state(self, service: str, key: str, skey: bytes, value: bytes) -> None:
+        self.state(service, key)[skey] = value
+        self._ops.misc.append(
+            (
+                "INSERT INTO state (service, key, skey, value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(service, key, skey) DO UPDATE SET value = excluded.value",
+                (service, key, skey, value),
+            )
+        )
+
+    def clear_state(self, service: str, key: str, skey: bytes) -> None:
+        self.state(service, key).pop(skey, None)
+        self._ops.misc.append(
+            ("DELETE FROM state WHERE service = ? AND key = ? AND skey = ?", (service, key, skey))
+        )
+
+    def clear_all_state(self, service: str, key: str) -> None:
+        self.state(service, key).clear()
+        self._ops.misc.append(("DELETE FROM state WHERE service = ? AND key = ?", (service, key)))
+
+    # ---- timers ---------------------------------------------------------------------------
+
+    def add_timer(self, key: TimerKey, wake_at: int) -> None:
+        raw = _encode_timer(key)
+        self._timers[raw] = (key, wake_at)
+        self._ops.misc.append(
+            (
+                "INSERT OR REPLACE INTO timers (partition, tkey, wake_at) VALUES (?, ?, ?)",
+                (self.partition, raw, wake_at),
+            )
+        )
+
+    def remove_timer(self, key: TimerKey) -> bool:
+        """Remove; return whether it existed."""
+        raw = _encode_timer(key)
+        if self._timers.pop(raw, None) is None:
+            return False
+        self._ops.misc.append(
+            ("DELETE FROM timers WHERE partition = ? AND tkey = ?", (self.partition, raw))
+        )
+        return True
+
+    def timers(self) -> list[tuple[TimerKey, int]]:
+        return list(self._timers.values())
+
+    # ---- exclusive locks and inboxes of keyed services ---------------------------------
+
+    def lock_owner(self, service: str, key: str) -> bytes | None:
+        return self._locks.get((service, key))
+
+    def lock(self, service: str, key: str, inv: bytes) -> None:
+        self._locks[(service, key)] = inv
+        self._ops.misc.append(
+            ("INSERT OR REPLACE INTO locks (service, key, id) VALUES (?, ?, ?)", (service, key, inv))
+        )
+
+    def unlock(self, service: str, key: str) -> None:
+        self._locks.pop((service, key), None)
+        self._ops.misc.append(("DELETE FROM locks WHERE service = ? AND key = ?", (service, key)))
+
+    def inbox_push(self, service: str, key: str, inv: bytes) -> None:
+        self._inbox_seq += 1
+        seq = self._inbox_seq
+        self._inbox.setdefault((service, key), deque()).append((seq, inv))
+        self._ops.misc.append(
+            (
+                "INSERT INTO inbox (service, key, seq, id) VALUES (?, ?, ?, ?)",
+                (service, key, seq, inv),
+            )
+        )
+
+    def inbox_pop(self, service: str, key: str) -> bytes | None:
+        q = self._inbox.get((service, key))
+        if not q:
+            return None
+        seq, inv = q.popleft()
+        if not q:
+            del self._inbox[(service, key)]
+        self._ops.misc.append(
+            ("DELETE FROM inbox WHERE service = ? AND key = ? AND seq = ?", (service, key, seq))
+        )
+        return inv
+
+    def inbox_remove(self, service: str, key: str, inv: bytes) -> bool:
+        q = self._inbox.get((service, key))
+        if not q:
+            return False
+        for item in list(q):
+            if item[1] == inv:
+                q.remove(item)
+                self._ops.misc.append(
+                    (
+                        "DELETE FROM inbox WHERE service = ? AND key = ? AND seq = ?",
+                        (service, key, item[0]),
+                    )
+                )
+                return True
+        return False
+
+    def inbox(self, service: str, key: str) -> list[bytes]:
+        return [inv for _, inv in self._inbox.get((service, key), ())]
+
+    # ---- idempotency ----------------------------------------------------------------------
+
+    def idempotent(self, idem: str) -> bytes | None:
+        inv = self._idempotency.get(idem)
+        if inv is not None or self._db is None:
+            return inv
+        row = self._db.reader.execute("SELECT id FROM idempotency WHERE idem = ?", (idem,)).fetchone()
+        if row is None:
+            return None
+        self._idempotency[idem] = bytes(row[0])
+        return bytes(row[0])
+
+    def set_idempotent(self, idem: str, inv: bytes) -> None:
+        self._idempotency[idem] = inv
+        self._ops.misc.append(
+            ("INSERT OR REPLACE INTO idempotency (idem, id) VALUES (?, ?)", (idem, inv))
+        )
+
+    def delete_idempotent(self, idem: str) -> None:
+        self._idempotency.pop(idem, None)
+        self._ops.misc.append(("DELETE FROM idempotency WHERE idem = ?", (idem,)))
+
+    # ---- write-back -----------------------------------------------------------------------
+
+    def flush(self, applied_lsn: int) -> None:
+        """Queue the changes since the last flush (and the applied LSN) as one write job."""
+        self.applied_lsn = applied_lsn
+        ops = self._ops
+        if self._db is None:
+            self._ops = _Ops()
+            return
+        self._ops = _Ops()
+        partition = self.partition
+        statuses = [
+            (s.id, partition, s.status, s.modified_at, encode_status(s))
+            for s in ops.statuses.values()
+        ]
+        deleted = [(d,) for d in ops.deleted]
+        journal_deleted = [(d,) for d in ops.journal_deleted]
+
+        def job(conn: sqlite3.Connection) -> None:
+            if statuses:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO inv_status (id, partition, status, modified_at, data) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    statuses,
+                )
+            if deleted:
+                conn.executemany("DELETE FROM inv_status WHERE id = ?", deleted)
+            if journal_deleted:
+                conn.executemany("DELETE FROM journal WHERE id = ?", journal_deleted)
+                conn.executemany("DELETE FROM journal_events WHERE id = ?", journal_deleted)
+            if ops.journal:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO journal (id, idx, type, appended_at, payload) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    ops.journal,
+                )
+            if ops.events:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO journal_events "
+                    "(id, seq, after_index, appended_at, event_type, event) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    ops.events,
+                )
+            for sql, params in ops.misc:
+                conn.execute(sql, params)
+            conn.execute(
+                "INSERT INTO partition_meta (partition, applied_lsn) VALUES (?, ?) "
+                "ON CONFLICT(partition) DO UPDATE SET applied_lsn = excluded.applied_lsn",
+                (partition, applied_lsn),
+            )
+
+        self._db.submit_nowait(job)
+        self._evict()
+
+    def _evict(self) -> None:
+        # Completed invocations beyond the cache size are dropped from memory; they were queued
+        # for writing before (flush runs first), and a later read waits for nothing: the writer
+        # is FIFO, and readers only see them after commit, so re-reading may briefly miss a
+        # just-completed one; we therefore keep the newest ones and drop only old entries.
+        while len(self._completed) > _COMPLETED_CACHE:
+            inv, _ = self._completed.popitem(last=False)
+            s = self._statuses.get(inv)
+            if s is not None and s.status == "completed":
+                del self._statuses[inv]
+            self._journals.pop(inv, None)
+            self._indexes.pop(inv, None)
+
+
+def _encode_timer(key: TimerKey) -> bytes:
+    kind = {"sleep": b"s", "invoke": b"i", "cleanup": b"c"}[key.kind]
+    return kind + key.id + key.completion_id.to_bytes(4, "big")
+
+
+def _decode_timer(raw: bytes) -> TimerKey:
+    kind = {b"s": "sleep", b"i": "invoke", b"c": "cleanup"}[raw[:1]]
+    return TimerKey(kind, raw[1:25], int.from_bytes(raw[25:29], "big"))  # type: ignore[arg-type]

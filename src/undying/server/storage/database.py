@@ -1,0 +1,192 @@
+"""The embedded SQLite database: one writer thread with group commit, plus read connections.
+
+Every write goes through :meth:`Database.submit` as a *job* (a function of the connection). The
+writer thread takes all jobs that are queued, runs them in one transaction and commits once, so
+concurrent invocations share one fsync (WAL, ``synchronous=FULL``). The future of each job
+resolves, on the event loop, only after that commit returned: what it wrote is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from undying.errors import StorageError
+
+__all__ = ["Database", "Job"]
+
+log = logging.getLogger("undying.storage")
+
+#: A write job: runs on the writer thread inside the group transaction; returns a result.
+Job = Callable[[sqlite3.Connection], Any]
+
+_MAX_BATCH: Final = 4096
+_STOP: Final = object()
+
+
+class Database:
+    """One SQLite file in WAL mode, written by one thread with group commit.
+
+    Args:
+        path: the database file (created with its directory if missing).
+        synchronous: SQLite ``synchronous`` level of the writer; ``FULL`` makes every commit
+            durable on power loss.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self._synchronous = synchronous
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._failed: BaseException | None = None
+        self.commits = 0
+        self.jobs = 0
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def open(self, schema: str = "") -> None:
+        """Create the file, apply ``schema`` (idempotent DDL) and start the writer thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.get_running_loop()
+        conn = self._connect()
+        if schema:
+            conn.executescript(schema)
+        self._thread = threading.Thread(
+            target=self._run, args=(conn,), name="undying-writer", daemon=True
+        )
+        self._thread.start()
+        self._reader = self._connect(readonly=True)
+
+    async def close(self) -> None:
+        """Finish the queued jobs and stop the writer thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _connect(self, *, readonly: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA busy_timeout=10000")
+        if readonly:
+            conn.execute("PRAGMA query_only=1")
+        return conn
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> asyncio.Future[Any]:
+        """Queue ``job`` for the next group commit; the future resolves once it is durable."""
+        if self._failed is not None:
+            raise StorageError(f"the storage writer has failed: {self._failed}")
+        assert self._loop is not None, "Database.open() was not called"
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._queue.put((job, fut))
+        return fut
+
+    def submit_nowait(self, job: Job) -> None:
+        """Queue ``job`` without waiting for it (errors are logged and fail the writer)."""
+        if self._failed is not None:
+            raise StorageError(f"the storage writer has failed: {self._failed}")
+        self._queue.put((job, None))
+
+    def _run(self, conn: sqlite3.Connection) -> None:
+        q = self._queue
+        while True:
+            first = q.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            stop = False
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(conn, batch)
+            if stop:
+                break
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Job, Any]]) -> None:
+        results: list[tuple[Any, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job, fut in batch:
+                results.append((fut, job(conn), None))
+            conn.execute("COMMIT")
+        except BaseException as e:  # a failing job: isolate it by running the jobs one by one
+            log.exception("group commit failed; retrying its %d jobs one by one", len(batch))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            results = [self._commit_one(conn, job, fut) for job, fut in batch]
+            if all(err is not None for _, _, err in results):
+                self._failed = e
+        self.commits += 1
+        self.jobs += len(batch)
+        loop = self._loop
+        assert loop is not None
+        try:
+            loop.call_soon_threadsafe(_resolve, results)
+        except RuntimeError:  # the loop is closed (shutdown)
+            pass
+
+    @staticmethod
+    def _commit_one(
+        conn: sqlite3.Connection, job: Job, fut: Any
+    ) -> tuple[Any, Any, BaseException | None]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            result = job(conn)
+            conn.execute("COMMIT")
+            return (fut, result, None)
+        except BaseException as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("storage job failed: %r", e)
+            return (fut, None, e)
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """A read-only connection for the event loop thread (sees committed data)."""
+        if self._reader is None:
+            raise StorageError("the database is not open")
+        return self._reader
+
+    def new_reader(self) -> sqlite3.Connection:
+        """A fresh read-only connection, e.g. for a query running in another thread."""
+        return self._connect(readonly=True)
+
+
+def _resolve(results: list[tuple[Any, Any, BaseException | None]]) -> None:
+    for fut, result, err in results:
+        if fut is None:
+            continue
+        if fut.done():
+            continue
+        if err is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(StorageError(f"write failed: {err!r}"))
