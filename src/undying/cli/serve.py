@@ -12,10 +12,10 @@ import click
 
 from undying.server.server import Server, ServerConfig
 
-__all__ = ["run_server", "serve"]
+__all__ = ["install_loop", "run_server", "serve"]
 
 
-def _install_loop() -> None:
+def install_loop() -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
@@ -89,7 +89,7 @@ def serve(
         ingress_max_body_size=ingress_max_body_size,
     )
     if loop != "asyncio":
-        _install_loop()
+        install_loop()
     try:
         asyncio.run(run_server(config))
     except KeyboardInterrupt:  # pragma: no cover
