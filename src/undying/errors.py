@@ -72,7 +72,9 @@ class DiscoveryError(UndyingError):
 class DeploymentError(UndyingError):
     """A deployment answered an invocation attempt badly (status, content type, transport)."""
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after

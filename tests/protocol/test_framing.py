@@ -12,18 +12,18 @@ def test_known_byte_layouts() -> None:
     assert encode_frame(MessageType.END, b"") == bytes.fromhex("0003000000000000")
     out = pb.OutputCommandMessage(value=pb.Value(content=b'"hi"'))
     assert encode_message(MessageType.OUTPUT, out) == bytes.fromhex(
-        "0401000000000008" "72060a042268692" "2"
+        "040100000000000872060a0422686922"
     )
     sleep = pb.SleepCommandMessage(wake_up_time=1795496346405, result_completion_id=1)
     assert encode_message(MessageType.SLEEP, sleep) == bytes.fromhex(
-        "040c000000000009" "08a586b0dfa0345801"
+        "040c00000000000908a586b0dfa0345801"
     )
     susp = pb.SuspensionMessage(waiting_completions=[1], waiting_signals=[1])
     assert encode_message(MessageType.SUSPENSION, susp) == bytes.fromhex(
-        "0001000000000006" "0a0101120101"
+        "00010000000000060a0101120101"
     )
     sig = pb.Notification(signal_id=1, void=pb.Void())
-    assert encode_message(MessageType.SIGNAL, sig) == bytes.fromhex("fbff000000000004" "10012200")
+    assert encode_message(MessageType.SIGNAL, sig) == bytes.fromhex("fbff00000000000410012200")
 
 
 def test_decoder_handles_any_chunking() -> None:

@@ -50,24 +50,20 @@ def _port_free(host: str, port: int) -> bool:
 
 
 async def _run(app_path: Path, data_dir: Path, host: str, ports: tuple[int, int, int]) -> None:
-    ingress_port, admin_port, app_port = (
-        p if _port_free(host, p) else 0 for p in ports
-    )
+    ingress_port, admin_port, app_port = (p if _port_free(host, p) else 0 for p in ports)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, app_port))
     sock.listen(128)
     app_url = f"http://{host}:{sock.getsockname()[1]}/"
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
         [sys.executable, "-c", _SERVE_APP, str(app_path), str(sock.fileno())],
         pass_fds=(sock.fileno(),),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     sock.close()
     server = Server(
-        ServerConfig(
-            data_dir=data_dir, host=host, ingress_port=ingress_port, admin_port=admin_port
-        )
+        ServerConfig(data_dir=data_dir, host=host, ingress_port=ingress_port, admin_port=admin_port)
     )
     await server.start()
     stop = asyncio.Event()
@@ -110,7 +106,7 @@ async def _discover_when_up(
             raise click.ClickException(f"the service app exited with status {proc.returncode}")
         try:
             return await discover(
-                server._connector,  # noqa: SLF001 - the dev command is part of the server
+                server._connector,
                 url,
                 use_http_11=False,
                 additional_headers={},

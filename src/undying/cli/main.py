@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from undying._version import __version__
-from undying.cli.serve import serve
 from undying.cli.dev import dev
+from undying.cli.serve import serve
 
 __all__ = ["cli", "main"]
 

@@ -49,8 +49,12 @@ async def run_server(config: ServerConfig, *, ready_line: bool = True) -> None:
     help="Where the embedded storage lives.",
 )
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--ingress-port", type=int, default=8080, show_default=True, help="0 picks a free port.")
-@click.option("--admin-port", type=int, default=9070, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--ingress-port", type=int, default=8080, show_default=True, help="0 picks a free port."
+)
+@click.option(
+    "--admin-port", type=int, default=9070, show_default=True, help="0 picks a free port."
+)
 @click.option("--partitions", type=int, default=4, show_default=True)
 @click.option(
     "--ingress-max-body-size",

@@ -3,10 +3,11 @@
 * invocation id ``inv_1`` + base62(partition key, 11 chars) + base62(uuid, 22 chars); the raw form
   (``StartMessage.id``) is the 8-byte big-endian partition key followed by the 16-byte uuid;
 * deployment id ``dp_1`` + base62(uuid, 22 chars);
-* awakeable id ``sign_1`` + base64url (no padding) of raw invocation id + u32 big-endian signal index.
+* awakeable id ``sign_1`` + base64url (no padding) of the raw invocation id + the signal index
+  as a big-endian u32.
 
-Base62 uses the alphabet ``[0-9a-zA-Z]``, most significant digit first, zero padded to a fixed width,
-over the number whose little-endian bytes are the big-endian bytes of the value.
+Base62 uses the alphabet ``[0-9a-zA-Z]``, most significant digit first, zero padded to a fixed
+width, over the number whose little-endian bytes are the big-endian bytes of the value.
 """
 
 from __future__ import annotations
@@ -166,9 +167,11 @@ class AwakeableId:
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except ValueError:
-            raise InvalidIdError(f"bad awakeable id '{text}': invalid base64") from None
+            raise InvalidIdError(
+                f"bad awakeable id '{text}': id doesn't match the expected type"
+            ) from None
         if len(raw) != 28:
-            raise InvalidIdError(f"bad awakeable id '{text}': bad length")
+            raise InvalidIdError(f"bad awakeable id '{text}': id doesn't match the expected type")
         return cls(InvocationId.from_bytes(raw[:24]), int.from_bytes(raw[24:], "big"))
 
     def __str__(self) -> str:

@@ -150,9 +150,7 @@ def _validate(endpoint: Endpoint) -> None:
     if not (1 <= lo <= _MAX_I32 and 1 <= hi <= _MAX_I32):
         raise ManifestError("protocol versions must be between 1 and 2147483647")
     if lo > hi:
-        raise ManifestError(
-            f"minProtocolVersion {lo} is greater than maxProtocolVersion {hi}"
-        )
+        raise ManifestError(f"minProtocolVersion {lo} is greater than maxProtocolVersion {hi}")
     supported = SUPPORTED_PROTOCOL_VERSIONS
     if hi < supported.start or lo > supported.stop - 1:
         raise ManifestError(

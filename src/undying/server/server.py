@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Final
 
 from undying.errors import ConfigError
-from undying.protocol.ids import InvocationId
+from undying.protocol.ids import InvocationId, partition_key_for
 from undying.server.admin.app import AdminApp
 from undying.server.clock import Clock, SystemClock
 from undying.server.http.server import HttpServer
@@ -26,7 +27,14 @@ from undying.server.metadata import SCHEMA as METADATA_SCHEMA
 from undying.server.metadata import MetadataStore
 from undying.server.partition import actions as act
 from undying.server.partition.processor import PartitionProcessor
-from undying.server.partition.records import AdminCommand, TimerFired, TimerKey
+from undying.server.partition.records import (
+    AdminCommand,
+    Dedup,
+    PatchState,
+    TimerFired,
+    TimerKey,
+    TruncateOutbox,
+)
 from undying.server.partition.store import SCHEMA as STORE_SCHEMA
 from undying.server.partition.store import PartitionStore
 from undying.server.storage.database import Database
@@ -122,6 +130,7 @@ class Server:
             ingress_url=lambda: cfg.advertised_ingress or f"{self.ingress_url}/",
             now_ms=self.clock.now_ms,
             control=self._control,
+            patch_state=self._patch_state,
             cluster_name=cfg.cluster_name,
         )
         self._admin = HttpServer(admin_app, host=cfg.host, port=cfg.admin_port)
@@ -144,6 +153,7 @@ class Server:
         ).fetchone()
         n = self.config.partitions
         if row is None:
+
             def job(conn: sqlite3.Connection) -> None:
                 conn.execute(
                     "INSERT OR IGNORE INTO server_config (key, value) VALUES ('partitions', ?)",
@@ -192,7 +202,24 @@ class Server:
             elif isinstance(a, act.Abort):
                 invoker.abort(a.inv)
             elif isinstance(a, act.Send):
-                self.partition_for(a.partition_key).propose(a.body)
+                self._deliver(processor, a)
+
+    def _deliver(self, source: PartitionProcessor, send: act.Send) -> None:
+        """Append an outbox message to its target's log, then truncate it from the outbox."""
+        target = self.partition_for(send.partition_key)
+        delivered = target.propose(send.body, dedup=Dedup(source.partition, send.seq))
+
+        def done(f: asyncio.Future[None]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.error("delivering outbox message %d failed: %r", send.seq, f)
+                return
+            source.propose(TruncateOutbox(send.seq))
+
+        delivered.add_done_callback(done)
+
+    async def _patch_state(self, service: str, key: str, entries: dict[bytes, bytes]) -> None:
+        processor = self.partition_for(partition_key_for(service, key))
+        await processor.propose(PatchState(service, key, entries))
 
     async def _control(self, inv: InvocationId, command: str) -> tuple[int, str | None]:
         processor = self.partition_for(inv.partition_key)

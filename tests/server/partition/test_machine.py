@@ -58,7 +58,8 @@ def invoke(inv: bytes = INV, target: Target = GREETER, **kw: object) -> Invoke:
 
 def run_cmd(cid: int, name: str = "") -> JournalItem:
     return JournalItem(
-        MessageType.RUN, pb.RunCommandMessage(result_completion_id=cid, name=name).SerializeToString()
+        MessageType.RUN,
+        pb.RunCommandMessage(result_completion_id=cid, name=name).SerializeToString(),
     )
 
 
@@ -78,7 +79,8 @@ def sleep_cmd(cid: int, wake: int) -> JournalItem:
 
 def output(value: bytes) -> JournalItem:
     return JournalItem(
-        MessageType.OUTPUT, pb.OutputCommandMessage(value=pb.Value(content=value)).SerializeToString()
+        MessageType.OUTPUT,
+        pb.OutputCommandMessage(value=pb.Value(content=value)).SerializeToString(),
     )
 
 

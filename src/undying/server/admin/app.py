@@ -46,6 +46,17 @@ _FEATURES: Final = {
 
 #: ``control(invocation_id, command)`` -> HTTP status to answer (202/200/404/409...) and message.
 InvocationControl = Callable[[InvocationId, str], Awaitable[tuple[int, str | None]]]
+#: ``patch_state(service, key, new_state)``: replace an object's K/V state (durable on return).
+StatePatcher = Callable[[str, str, dict[bytes, bytes]], Awaitable[None]]
+
+
+class _StateRequest(msgspec.Struct):
+    object_key: str
+    new_state: dict[str, list[int] | str]
+    version: str | None = None
+
+
+_STATE: Final = msgspec.json.Decoder(_StateRequest)
 
 
 class _RegisterRequest(msgspec.Struct):
@@ -79,6 +90,7 @@ class AdminApp:
         ingress_url: Callable[[], str],
         now_ms: Callable[[], int],
         control: InvocationControl | None = None,
+        patch_state: StatePatcher | None = None,
         cluster_name: str = "undying",
         extra: Callable[[str, str, Scope, Receive, Send], Awaitable[bool]] | None = None,
     ) -> None:
@@ -87,6 +99,7 @@ class AdminApp:
         self._ingress_url = ingress_url
         self._now_ms = now_ms
         self._control = control
+        self._patch_state = patch_state
         self._cluster_name = cluster_name
         self._extra = extra
         self._lock = asyncio.Lock()
@@ -120,7 +133,9 @@ class AdminApp:
         except ClientGone:
             return
 
-    async def _route(self, method: str, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _route(
+        self, method: str, path: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         parts = [p for p in path.split("/") if p]
         if not parts:
             await send_raw(send, 308, b"", [("location", "/ui/")])
@@ -139,6 +154,9 @@ class AdminApp:
             )
         elif head == "deployments":
             await self._deployments(method, parts[1:], scope, receive, send)
+        elif head == "services" and len(parts) == 3 and parts[2] == "state":
+            _only(method, "POST")
+            await self._state(parts[1], scope, receive, send)
         elif head == "services":
             await self._services(method, parts[1:], send)
         elif head == "invocations" and len(parts) in (2, 3):
@@ -210,9 +228,7 @@ class AdminApp:
             schema = self._meta.schema
             deployments = dict(schema.deployments)
             deployments.pop(dep_id, None)
-            services = {
-                n: s for n, s in schema.services.items() if s.deployment_id != dep_id
-            }
+            services = {n: s for n, s in schema.services.items() if s.deployment_id != dep_id}
             new = msgspec.structs.replace(
                 schema, deployments=deployments, services=services, version=schema.version + 1
             )
@@ -298,6 +314,27 @@ class AdminApp:
         else:
             raise _Error(404, "no such route")
 
+    async def _state(self, service: str, scope: Scope, receive: Receive, send: Send) -> None:
+        svc = self._meta.schema.services.get(service)
+        if svc is None:
+            raise _Error(404, f"The requested service '{service}' does not exist")
+        if not svc.keyed:
+            raise _Error(400, f"The service '{service}' is not a virtual object or a workflow")
+        if self._patch_state is None:
+            raise _Error(404, "no such route")
+        try:
+            req = _STATE.decode(await read_body(scope, receive, _MAX_BODY))
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            raise _Error(400, f"Invalid state request: {e}") from None
+        entries: dict[bytes, bytes] = {}
+        for k, v in req.new_state.items():
+            try:
+                entries[k.encode()] = v.encode() if isinstance(v, str) else bytes(v)
+            except ValueError:
+                raise _Error(400, f"the value of state key '{k}' is not a byte array") from None
+        await self._patch_state(service, req.object_key, entries)
+        await send_empty(send, 202)
+
     # ---- invocations ------------------------------------------------------------------------
 
     async def _invocations(self, method: str, rest: list[str], scope: Scope, send: Send) -> None:
@@ -309,7 +346,9 @@ class AdminApp:
         except InvalidIdError as e:
             reason = str(e).split(": ", 1)[-1]
             await send_text(
-                send, 400, f"Invalid URL: Cannot parse `invocation_id` with value `{raw_id}`: {reason}"
+                send,
+                400,
+                f"Invalid URL: Cannot parse `invocation_id` with value `{raw_id}`: {reason}",
             )
             return
         if len(rest) == 2:

@@ -11,14 +11,24 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Final
 
-from undying.protocol.ids import InvocationId, partition_key_for
+from undying.errors import InvalidIdError
+from undying.protocol.ids import AwakeableId, InvocationId
 from undying.server.asgi import BodyTooLarge, ClientGone, header, read_body, send_json, send_raw
 from undying.server.http.types import Receive, Scope, Send
 from undying.server.ingress.waiters import Waiters
 from undying.server.metadata import MetadataStore
 from undying.server.partition import actions as act
 from undying.server.partition.processor import PartitionProcessor
-from undying.server.partition.records import IngressSink, Invoke, Source, Target
+from undying.server.partition.records import (
+    AttachRequest,
+    IngressSink,
+    Invoke,
+    Result,
+    Signal,
+    Source,
+    Target,
+)
+from undying.server.routing import invocation_id_for, workflow_run_id
 from undying.server.schema import HandlerInfo, ServiceInfo
 
 __all__ = ["IngressApp", "parse_delay"]
@@ -30,11 +40,23 @@ _CORS: Final = [
     ("access-control-allow-credentials", "true"),
 ]
 _DROP_HEADERS: Final = frozenset(
-    {b"host", b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade",
-     b"idempotency-key", b"expect"}
+    {
+        b"host",
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"te",
+        b"upgrade",
+        b"idempotency-key",
+        b"expect",
+    }
 )
 _DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-_SERVICE_TY: Final = {"Service": "service", "VirtualObject": "virtual_object", "Workflow": "workflow"}
+_SERVICE_TY: Final = {
+    "Service": "service",
+    "VirtualObject": "virtual_object",
+    "Workflow": "workflow",
+}
 _HANDLER_TY: Final = {"Exclusive": "exclusive", "Shared": "shared", "Workflow": "workflow"}
 
 
@@ -135,16 +157,103 @@ class IngressApp:
         if not segments:
             raise _Reject(404, "not found")
         if segments[0] == "restate":
-            await self._restate_api(segments[1:], scope, send)
+            await self._restate_api(segments[1:], scope, receive, send)
             return
         await self._invoke(segments, scope, receive, send)
 
-    async def _restate_api(self, rest: list[str], scope: Scope, send: Send) -> None:
+    async def _restate_api(
+        self, rest: list[str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         if rest == ["health"]:
             names = list(self._meta.schema.services)
             await send_json(send, 200, {"services": names}, _CORS)
             return
+        if len(rest) == 3 and rest[0] == "awakeables" and rest[2] in ("resolve", "reject"):
+            await self._awakeable(rest[1], rest[2] == "resolve", scope, receive, send)
+            return
+        if rest and rest[-1] in ("attach", "output") and len(rest) >= 3:
+            target = self._attach_target(rest[:-1])
+            await self._attach(target, rest[-1], scope, receive, send)
+            return
         raise _Reject(404, "not found")
+
+    # ---- attach, output, awakeables ---------------------------------------------------------
+
+    def _attach_target(self, path: list[str]) -> InvocationId:
+        kind, args = path[0], path[1:]
+        if kind == "invocation" and len(args) == 1:
+            try:
+                return InvocationId.parse(args[0])
+            except InvalidIdError as e:
+                raise _Reject(400, str(e)) from None
+        if kind == "invocation" and len(args) in (3, 4):
+            service, *key, handler, idem = args
+            return invocation_id_for(
+                service, handler, key[0] if key else None, idempotency_key=idem
+            )
+        if kind == "workflow" and len(args) == 2:
+            return workflow_run_id(args[0], args[1])
+        raise _Reject(404, "not found")
+
+    async def _attach(
+        self, target: InvocationId, op: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        if scope["method"] not in ("GET", "POST"):
+            raise _Reject(405, f"method {scope['method']} not allowed")
+        request_id = secrets.token_hex(8)
+        waiter = self._waiters.register(request_id)
+        record = AttachRequest(
+            target.to_bytes(), "attach" if op == "attach" else "output", IngressSink(request_id)
+        )
+        try:
+            self._route(target.partition_key).propose(record)
+            response = await self._wait(waiter, scope, receive)
+        finally:
+            self._waiters.discard(request_id)
+        if response is None:
+            return
+        if response.kind == "not_found":
+            raise _Reject(404, "invocation not found")
+        if response.kind == "not_ready":
+            raise _Reject(470, "the invocation exists but has not completed yet")
+        await self._answer(response, str(target), self._handler_of(response), send, None)
+
+    def _handler_of(self, r: act.Respond) -> HandlerInfo | None:
+        if r.target is None:
+            return None
+        found = self._meta.schema.resolve(r.target.service, r.target.handler)
+        return None if found is None else found[1]
+
+    async def _awakeable(
+        self, text: str, resolve: bool, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        if scope["method"] != "POST":
+            raise _Reject(405, f"method {scope['method']} not allowed")
+        try:
+            awk = AwakeableId.parse(text)
+        except InvalidIdError as e:
+            raise _Reject(400, str(e)) from None
+        try:
+            body = await read_body(scope, receive, self._max_body)
+        except BodyTooLarge:
+            raise _Reject(
+                413, f"the request body is larger than the limit of {self._max_body} bytes"
+            ) from None
+        target = awk.invocation_id
+        if resolve:
+            signal = Signal(
+                target.to_bytes(), index=awk.signal_index, kind="value", result=Result(value=body)
+            )
+        else:
+            message = body.decode("utf-8", "replace")
+            signal = Signal(
+                target.to_bytes(),
+                index=awk.signal_index,
+                kind="failure",
+                result=Result(code=500, message=message),
+            )
+        await self._route(target.partition_key).propose(signal)
+        await send_raw(send, 202, b"", _CORS)
 
     # ---- invoke -------------------------------------------------------------------------------
 
@@ -184,7 +293,9 @@ class IngressApp:
             raise _Reject(400, f"the handler '{name}/{handler_name}' is private")
         return svc, handler, key, is_send
 
-    async def _invoke(self, segments: list[str], scope: Scope, receive: Receive, send: Send) -> None:
+    async def _invoke(
+        self, segments: list[str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         svc, handler, key, is_send = self._resolve(segments)
         method = scope["method"]
         if method not in ("POST", "GET"):
@@ -214,20 +325,13 @@ class IngressApp:
             _SERVICE_TY[svc.ty],  # type: ignore[arg-type]
             _HANDLER_TY[handler_ty] if handler_ty else None,  # type: ignore[arg-type]
         )
-        if key is not None:
-            pk = partition_key_for(svc.name, key)
-        elif idem is not None:
-            pk = partition_key_for(svc.name, handler.name, idem)
-        else:
-            pk = None
-        if idem is not None:
-            inv = InvocationId.deterministic(
-                pk or 0, "idem", svc.name, key or "", handler.name, idem
-            )
-        elif handler_ty == "Workflow" and key is not None:
-            inv = InvocationId.deterministic(pk or 0, "wf", svc.name, key)
-        else:
-            inv = InvocationId.new(pk)
+        inv = invocation_id_for(
+            svc.name,
+            handler.name,
+            key,
+            idempotency_key=idem,
+            workflow_run=handler_ty == "Workflow",
+        )
         headers = [
             ("x-restate-ingress-path", scope["path"]),
             *(
@@ -301,7 +405,7 @@ class IngressApp:
         self,
         r: act.Respond,
         inv: str,
-        handler: HandlerInfo,
+        handler: HandlerInfo | None,
         send: Send,
         execute_at: int | None,
     ) -> None:
@@ -327,9 +431,13 @@ class IngressApp:
                 headers + _CORS,
             )
             return
-        out = handler.output
-        content_type = out.content_type or "application/json"
-        if not result.value and not out.set_content_type_if_empty:
+        if handler is None:
+            content_type = "application/json"
+            set_if_empty = False
+        else:
+            content_type = handler.output.content_type or "application/json"
+            set_if_empty = bool(handler.output.set_content_type_if_empty)
+        if not result.value and not set_if_empty:
             await send_raw(send, 200, b"", headers + _CORS)
             return
         await send_raw(send, 200, result.value, headers + _CORS, content_type=content_type)

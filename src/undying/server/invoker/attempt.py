@@ -17,11 +17,12 @@ from typing import Final, Literal
 
 from google.protobuf.message import DecodeError
 
-from undying.errors import DeploymentError, ProtocolViolation
+from undying.errors import DeploymentError, ProtocolError, ProtocolViolation
 from undying.protocol.framing import FrameDecoder, encode_frame
 from undying.protocol.ids import InvocationId
 from undying.protocol.messages import MESSAGE_CLASSES, MessageType, is_command, pb
 from undying.server.clock import Clock
+from undying.server.invoker.resolve import CommandRejected, resolve
 from undying.server.invoker.streams import AttemptStream, Connector
 from undying.server.partition.processor import PartitionProcessor
 from undying.server.partition.records import (
@@ -32,7 +33,7 @@ from undying.server.partition.records import (
     Suspend,
 )
 from undying.server.partition.state import InvocationStatus, JournalEntry
-from undying.server.schema import DeploymentInfo, HandlerInfo, ServiceInfo
+from undying.server.schema import DeploymentInfo, HandlerInfo, Schema, ServiceInfo
 
 __all__ = ["Attempt", "AttemptOutcome", "AttemptSettings"]
 
@@ -86,7 +87,9 @@ class Attempt:
         version: int,
         settings: AttemptSettings,
         retry_count_since_stored: int,
+        schema: Schema,
     ) -> None:
+        self._schema = schema
         self._processor = processor
         self._connector = connector
         self._clock = clock
@@ -173,7 +176,9 @@ class Attempt:
             outcome = await self._run()
         except DeploymentError as e:
             outcome = AttemptOutcome("failed", FailureInfo(code=500, message=str(e)))
-        except ProtocolViolation as e:
+        except CommandRejected as e:
+            outcome = AttemptOutcome("failed", FailureInfo(code=e.code, message=str(e)))
+        except ProtocolError as e:
             outcome = AttemptOutcome(
                 "failed", FailureInfo(code=e.code, message=f"protocol violation: {e}")
             )
@@ -243,25 +248,27 @@ class Attempt:
                     ),
                 )
             self._touch()
-            frames = decoder.feed(chunk)
             batch = _Batch()
-            for frame in frames:
-                outcome = self._handle(frame.type, frame.flags, frame.payload, batch)
-                if outcome is not None:
-                    self._flush(batch)
-                    return outcome
-            self._flush(batch)
+            try:
+                for frame in decoder.feed(chunk):
+                    outcome = self._handle(frame.type, frame.flags, frame.payload, batch)
+                    if outcome is not None:
+                        self._flush(batch)
+                        return outcome
+            finally:
+                # Whatever was valid before a bad message is journaled all the same.
+                self._flush(batch)
 
     def _flush(self, batch: _Batch) -> None:
         if not batch.items:
             return
         self._stored += len(batch.items)
-        self._last_proposal = self._processor.propose(
-            Entries(self._inv, self._epoch, batch.items)
-        )
+        self._last_proposal = self._processor.propose(Entries(self._inv, self._epoch, batch.items))
         batch.items = []
 
-    def _handle(self, msg_type: int, flags: int, payload: bytes, batch: _Batch) -> AttemptOutcome | None:
+    def _handle(
+        self, msg_type: int, flags: int, payload: bytes, batch: _Batch
+    ) -> AttemptOutcome | None:
         if is_command(msg_type):
             cls = MESSAGE_CLASSES.get(msg_type)
             if cls is None:
@@ -272,7 +279,7 @@ class Attempt:
                 cls.FromString(payload)
             except DecodeError:
                 raise ProtocolViolation(f"cannot decode command {msg_type:#06x}") from None
-            batch.items.append(JournalItem(msg_type, payload))
+            batch.items.append(resolve(self._schema, self._status.target, msg_type, payload))
             return None
         if msg_type == MessageType.PROPOSE_RUN_COMPLETION:
             try:
@@ -344,7 +351,7 @@ class Attempt:
                 return
 
     async def _watchdog(self) -> None:
-        """Bidi: half-close after the inactivity timeout; any mode: abort after the abort timeout."""
+        """Bidi: half-close after the inactivity timeout; then abort after the abort timeout."""
         settings = self._settings
         stream = self._stream
         assert stream is not None

@@ -195,6 +195,7 @@ class Invoker:
                             max_message_size=self._options.max_message_size,
                         ),
                         retry_count_since_stored=since_stored,
+                        schema=schema,
                     )
                     run.attempt = attempt
                     try:

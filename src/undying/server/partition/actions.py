@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from undying.server.partition.records import Body, Result, TimerKey
+from undying.server.partition.records import Body, Result, Target, TimerKey
 
 __all__ = [
     "Abort",
@@ -53,19 +53,22 @@ class Respond(NamedTuple):
 
     request_id: str
     inv: bytes
-    kind: Literal["result", "accepted", "previously_accepted", "conflict", "not_found"]
+    kind: Literal["result", "accepted", "previously_accepted", "not_ready", "not_found"]
     result: Result | None = None
     #: For results: when the stored result expires (ms), if it is retained.
     expires_at: int | None = None
     #: Whether the answer comes from a stored result (deduplicated request, attach).
     stored: bool = False
+    #: What the invocation ran (for the response content type).
+    target: Target | None = None
 
 
 class Send(NamedTuple):
-    """Deliver a record to another (or the same) partition."""
+    """Deliver outbox message ``seq`` (a record) to the partition of ``partition_key``."""
 
     partition_key: int
     body: Body
+    seq: int
 
 
 Action = Invoke | Forward | Abort | ArmTimer | Respond | Send

@@ -9,28 +9,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
 from undying.protocol.ids import InvocationId
 from undying.protocol.messages import MessageType, pb
 from undying.server.partition import actions as act
+from undying.server.partition.commands import COMMANDS
+from undying.server.partition.notifications import notification, result_notification
 from undying.server.partition.records import (
     AdminCommand,
+    AttachRequest,
     AttemptFailed,
+    Body,
     End,
     Entries,
     Envelope,
     FailureInfo,
     IngressSink,
+    InvocationResponse,
     Invoke,
+    OutboxEntry,
+    PatchState,
     Pinned,
     Result,
+    Signal,
     Sink,
     Suspend,
     TimerFired,
     TimerKey,
+    TruncateOutbox,
 )
 from undying.server.partition.state import InvocationStatus, JournalEntry
 from undying.server.partition.store import PartitionStore
@@ -39,33 +48,16 @@ __all__ = ["StateMachine"]
 
 log = logging.getLogger("undying.partition")
 
-_VOID: Final = pb.Void()
 _EVENT_ENC: Final = msgspec.json.Encoder()
-
-
-def _notification(
-    *,
-    completion_id: int | None = None,
-    signal_id: int | None = None,
-    value: bytes | None = None,
-    failure: tuple[int, str] | None = None,
-    void: bool = False,
-    state_keys: list[bytes] | None = None,
-) -> bytes:
-    n = pb.Notification()
-    if completion_id is not None:
-        n.completion_id = completion_id
-    if signal_id is not None:
-        n.signal_id = signal_id
-    if value is not None:
-        n.value.content = value
-    elif failure is not None:
-        n.failure.code, n.failure.message = failure
-    elif state_keys is not None:
-        n.state_keys.keys.extend(state_keys)
-    elif void:
-        n.void.CopyFrom(_VOID)
-    return n.SerializeToString()
+_CANCEL: Final = 1
+_WORKFLOW_ALREADY_INVOKED: Final = Result(
+    code=409, message="the workflow method was already invoked"
+)
+_RESPONSE_TYPES: Final = {
+    "call": MessageType.CALL_COMPLETION,
+    "attach": MessageType.ATTACH_INVOCATION_COMPLETION,
+    "output": MessageType.GET_INVOCATION_OUTPUT_COMPLETION,
+}
 
 
 class StateMachine:
@@ -74,36 +66,27 @@ class StateMachine:
     def __init__(self, store: PartitionStore) -> None:
         self.store = store
         self.actions: list[act.Action] = []
-        self._now = 0
+        self.now = 0
 
     def apply(self, env: Envelope) -> None:
         """Apply one record. Actions accumulate in :attr:`actions` until the caller takes them."""
-        self._now = env.ts
+        self.now = env.ts
+        if env.dedup is not None:
+            seen = self.store.dedup_seq(env.dedup.source)
+            if env.dedup.seq <= seen:
+                return  # a message from another partition delivered twice
+            self.store.set_dedup_seq(env.dedup.source, env.dedup.seq)
         body = env.body
-        if isinstance(body, Entries):
-            self._on_entries(body)
-        elif isinstance(body, Invoke):
-            self._on_invoke(body)
-        elif isinstance(body, Pinned):
-            self._on_pinned(body)
-        elif isinstance(body, Suspend):
-            self._on_suspend(body)
-        elif isinstance(body, End):
-            self._on_end(body)
-        elif isinstance(body, AttemptFailed):
-            self._on_failed(body)
-        elif isinstance(body, TimerFired):
-            self._on_timer(body)
-        elif isinstance(body, AdminCommand):
-            self._on_admin(body)
-        else:  # pragma: no cover - exhaustive
+        handler = _HANDLERS.get(type(body))
+        if handler is None:  # pragma: no cover - exhaustive
             raise AssertionError(f"unknown record {body!r}")
+        handler(self, body)
 
     def take_actions(self) -> list[act.Action]:
         out, self.actions = self.actions, []
         return out
 
-    # ---- helpers ------------------------------------------------------------------------------
+    # ---- helpers shared with the command handlers ------------------------------------------
 
     def _live(self, inv: bytes, epoch: int) -> InvocationStatus | None:
         """The status if this invoker effect belongs to the current run, else None (stale)."""
@@ -112,22 +95,27 @@ class StateMachine:
             return None
         return s
 
-    def _touch(self, s: InvocationStatus) -> None:
-        s.modified_at = self._now
+    def touch(self, s: InvocationStatus) -> None:
+        s.modified_at = self.now
         self.store.put_status(s)
 
-    def _append(self, s: InvocationStatus, entry_type: int, payload: bytes) -> None:
-        self.store.append_journal(s.id, JournalEntry(entry_type, payload, self._now))
+    def append(self, s: InvocationStatus, entry_type: int, payload: bytes) -> None:
+        self.store.append_journal(s.id, JournalEntry(entry_type, payload, self.now))
         s.journal_size += 1
 
-    def _notify(self, s: InvocationStatus, entry_type: int, payload: bytes) -> None:
+    def notify(self, s: InvocationStatus, entry_type: int, payload: bytes) -> None:
         """Store a notification for ``s`` and deliver it: forward live, or wake a suspended run."""
-        self._append(s, entry_type, payload)
+        self.append(s, entry_type, payload)
         if s.status == "invoked":
             self.actions.append(act.Forward(s.id, s.epoch, entry_type, payload))
         elif s.status == "suspended" and self.store.notifications(s.id).satisfies(s):
             self._run(s)
-        self._touch(s)
+        self.touch(s)
+
+    def send(self, partition_key: int, body: Body) -> None:
+        """Deliver ``body`` to the partition owning ``partition_key``, exactly once (outbox)."""
+        seq = self.store.outbox_push(OutboxEntry(partition_key, body))
+        self.actions.append(act.Send(partition_key, body, seq))
 
     def _run(self, s: InvocationStatus) -> None:
         """(Re)start attempts: a new epoch, so effects of older attempts are ignored."""
@@ -136,14 +124,15 @@ class StateMachine:
         s.waiting_completions = []
         s.waiting_signals = []
         s.waiting_named_signals = []
+        s.retry_count = 0
+        s.next_retry_at = None
         if s.running_at is None:
-            s.running_at = self._now
-        self._touch(s)
+            s.running_at = self.now
+        self.touch(s)
         self.actions.append(act.Invoke(s.id, s.epoch))
 
-    def _respond(
-        self, sink: Sink, s: InvocationStatus, kind: str, *, stored: bool = False
-    ) -> None:
+    def _respond(self, sink: Sink, s: InvocationStatus, kind: str, *, stored: bool = False) -> None:
+        """Answer whoever waits on ``s`` (an ingress request or another invocation)."""
         if isinstance(sink, IngressSink):
             expires = None
             if kind == "result" and s.completed_at is not None and s.completion_retention_ms:
@@ -156,10 +145,36 @@ class StateMachine:
                     s.result,
                     expires,
                     stored,
+                    s.target,
                 )
             )
+            return
+        if kind not in ("result", "not_ready", "not_found"):
+            return
+        result = s.result if kind == "result" else None
+        if kind == "not_found":
+            result = Result(code=404, message="invocation not found")
+        self.send(
+            InvocationId.from_bytes(sink.caller).partition_key,
+            InvocationResponse(sink.caller, sink.completion_id, sink.kind, result, s.id),
+        )
 
-    # ---- invoke ----------------------------------------------------------------------------
+    def _respond_missing(self, sink: Sink, inv: bytes) -> None:
+        if isinstance(sink, IngressSink):
+            self.actions.append(act.Respond(sink.request_id, inv, "not_found"))
+            return
+        self.send(
+            InvocationId.from_bytes(sink.caller).partition_key,
+            InvocationResponse(
+                sink.caller,
+                sink.completion_id,
+                sink.kind,
+                Result(code=404, message="invocation not found"),
+                inv,
+            ),
+        )
+
+    # ---- invoke ------------------------------------------------------------------------------
 
     def _on_invoke(self, rec: Invoke) -> None:
         existing = self.store.get_status(rec.id)
@@ -170,8 +185,8 @@ class StateMachine:
             id=rec.id,
             target=rec.target,
             status="scheduled",
-            created_at=self._now,
-            modified_at=self._now,
+            created_at=self.now,
+            modified_at=self.now,
             source=rec.source,
             idempotency_key=rec.idempotency_key,
             sinks=[rec.sink] if rec.sink is not None and rec.mode == "call" else [],
@@ -182,28 +197,33 @@ class StateMachine:
         input_cmd = pb.InputCommandMessage(value=pb.Value(content=rec.body))
         for k, v in rec.headers:
             input_cmd.headers.add(key=k, value=v)
-        self._append(s, MessageType.INPUT, input_cmd.SerializeToString())
+        self.append(s, MessageType.INPUT, input_cmd.SerializeToString())
         s.commands = 1
         if rec.sink is not None and rec.mode == "send":
             self._respond(rec.sink, s, "accepted")
-        if rec.execute_at is not None and rec.execute_at > self._now:
+        if rec.execute_at is not None and rec.execute_at > self.now:
             key = TimerKey("invoke", rec.id)
             self.store.add_timer(key, rec.execute_at)
             self.actions.append(act.ArmTimer(key, rec.execute_at))
-            self._touch(s)
+            self.touch(s)
             return
         self._start(s)
 
     def _on_duplicate(self, rec: Invoke, s: InvocationStatus) -> None:
-        if rec.sink is None:
+        sink = rec.sink
+        if sink is None:
             return
         if rec.mode == "send":
-            self._respond(rec.sink, s, "previously_accepted")
+            self._respond(sink, s, "previously_accepted")
         elif s.status == "completed":
-            self._respond(rec.sink, s, "result", stored=True)
+            if rec.target.handler_ty == "workflow":
+                conflict = msgspec.structs.replace(s, result=_WORKFLOW_ALREADY_INVOKED)
+                self._respond(sink, conflict, "result", stored=False)
+            else:
+                self._respond(sink, s, "result", stored=True)
         else:
-            s.sinks.append(rec.sink)
-            self._touch(s)
+            s.sinks = [*s.sinks, sink]
+            self.touch(s)
 
     def _start(self, s: InvocationStatus) -> None:
         """Run now, or queue behind the invocation holding the key's exclusive lock."""
@@ -212,9 +232,9 @@ class StateMachine:
             owner = self.store.lock_owner(t.service, t.key)
             if owner is not None and owner != s.id:
                 s.status = "inboxed"
-                s.inboxed_at = self._now
+                s.inboxed_at = self.now
                 self.store.inbox_push(t.service, t.key, s.id)
-                self._touch(s)
+                self.touch(s)
                 return
             self.store.lock(t.service, t.key, s.id)
         self._run(s)
@@ -228,8 +248,8 @@ class StateMachine:
         s.deployment_id = rec.deployment_id
         s.protocol_version = rec.protocol_version
         s.server = rec.server
-        s.last_start_at = self._now
-        self._touch(s)
+        s.last_start_at = self.now
+        self.touch(s)
 
     def _on_entries(self, rec: Entries) -> None:
         s = self._live(rec.id, rec.epoch)
@@ -239,15 +259,12 @@ class StateMachine:
             if item.type == MessageType.PROPOSE_RUN_COMPLETION:
                 self._on_run_proposal(s, item.payload)
                 continue
-            self._append(s, item.type, item.payload)
+            self.append(s, item.type, item.payload)
             s.commands += 1
-            handler = _COMMANDS.get(item.type)
+            handler = COMMANDS.get(item.type)
             if handler is not None:
-                handler(self, s, item.payload)
-        if s.retry_count or s.last_failure is not None:
-            # A new stored entry resets the retry counters of the invoker, not the history.
-            s.next_retry_at = None
-        self._touch(s)
+                handler(self, s, item)
+        self.touch(s)
 
     def _on_run_proposal(self, s: InvocationStatus, payload: bytes) -> None:
         p = pb.ProposeRunCompletionMessage.FromString(payload)
@@ -255,51 +272,10 @@ class StateMachine:
         if cid in self.store.notifications(s.id).completions:
             return  # a duplicate proposal: the first one stands
         if p.WhichOneof("result") == "failure":
-            body = _notification(completion_id=cid, failure=(p.failure.code, p.failure.message))
+            body = notification(completion_id=cid, failure=(p.failure.code, p.failure.message))
         else:
-            body = _notification(completion_id=cid, value=p.value)
-        self._notify(s, MessageType.RUN_COMPLETION, body)
-
-    def _cmd_sleep(self, s: InvocationStatus, payload: bytes) -> None:
-        cmd = pb.SleepCommandMessage.FromString(payload)
-        key = TimerKey("sleep", s.id, cmd.result_completion_id)
-        self.store.add_timer(key, cmd.wake_up_time)
-        self.actions.append(act.ArmTimer(key, cmd.wake_up_time))
-
-    def _cmd_get_lazy_state(self, s: InvocationStatus, payload: bytes) -> None:
-        cmd = pb.GetLazyStateCommandMessage.FromString(payload)
-        value = self._state_of(s).get(cmd.key)
-        body = (
-            _notification(completion_id=cmd.result_completion_id, void=True)
-            if value is None
-            else _notification(completion_id=cmd.result_completion_id, value=value)
-        )
-        self._notify(s, MessageType.GET_LAZY_STATE_COMPLETION, body)
-
-    def _cmd_get_lazy_state_keys(self, s: InvocationStatus, payload: bytes) -> None:
-        cmd = pb.GetLazyStateKeysCommandMessage.FromString(payload)
-        keys = sorted(self._state_of(s))
-        body = _notification(completion_id=cmd.result_completion_id, state_keys=keys)
-        self._notify(s, MessageType.GET_LAZY_STATE_KEYS_COMPLETION, body)
-
-    def _cmd_set_state(self, s: InvocationStatus, payload: bytes) -> None:
-        cmd = pb.SetStateCommandMessage.FromString(payload)
-        if s.target.key is not None:
-            self.store.set_state(s.target.service, s.target.key, cmd.key, cmd.value.content)
-
-    def _cmd_clear_state(self, s: InvocationStatus, payload: bytes) -> None:
-        cmd = pb.ClearStateCommandMessage.FromString(payload)
-        if s.target.key is not None:
-            self.store.clear_state(s.target.service, s.target.key, cmd.key)
-
-    def _cmd_clear_all_state(self, s: InvocationStatus, payload: bytes) -> None:
-        if s.target.key is not None:
-            self.store.clear_all_state(s.target.service, s.target.key)
-
-    def _state_of(self, s: InvocationStatus) -> dict[bytes, bytes]:
-        if s.target.key is None:
-            return {}
-        return self.store.state(s.target.service, s.target.key)
+            body = notification(completion_id=cid, value=p.value)
+        self.notify(s, MessageType.RUN_COMPLETION, body)
 
     def _on_suspend(self, rec: Suspend) -> None:
         s = self._live(rec.id, rec.epoch)
@@ -312,7 +288,7 @@ class StateMachine:
             self._run(s)
             return
         s.status = "suspended"
-        self._touch(s)
+        self.touch(s)
 
     def _on_end(self, rec: End) -> None:
         s = self._live(rec.id, rec.epoch)
@@ -343,7 +319,7 @@ class StateMachine:
         elif rec.action == "kill":
             self._complete(s, Result(code=rec.failure.code, message=rec.failure.message))
             return
-        self._touch(s)
+        self.touch(s)
 
     def _event(self, s: InvocationStatus, event_type: str, failure: FailureInfo) -> None:
         event = {
@@ -358,7 +334,7 @@ class StateMachine:
         }
         s.events += 1
         self.store.add_event(
-            s.id, s.events, s.journal_size - 1, self._now, event_type, _EVENT_ENC.encode(event)
+            s.id, s.events, s.journal_size - 1, self.now, event_type, _EVENT_ENC.encode(event)
         )
 
     # ---- completion --------------------------------------------------------------------------
@@ -367,7 +343,7 @@ class StateMachine:
         was_running = s.status in ("invoked", "suspended", "paused")
         s.status = "completed"
         s.result = result
-        s.completed_at = self._now
+        s.completed_at = self.now
         s.waiting_completions = []
         s.waiting_signals = []
         s.waiting_named_signals = []
@@ -387,12 +363,12 @@ class StateMachine:
         else:
             self.store.forget_journal(s.id)
         if retention == 0:
-            self.store.delete_status(s.id)
+            self._purge(s)
             return
         key = TimerKey("cleanup", s.id)
-        self.store.add_timer(key, self._now + retention)
-        self.actions.append(act.ArmTimer(key, self._now + retention))
-        self._touch(s)
+        self.store.add_timer(key, self.now + retention)
+        self.actions.append(act.ArmTimer(key, self.now + retention))
+        self.touch(s)
 
     def _release(self, s: InvocationStatus) -> None:
         """Free the key's exclusive lock held by ``s`` and start the next queued invocation."""
@@ -410,6 +386,15 @@ class StateMachine:
                 self._run(ns)
                 return
 
+    def _purge(self, s: InvocationStatus) -> None:
+        self.store.delete_status(s.id)
+        self.store.delete_journal(s.id)
+        t = s.target
+        if t.handler_ty == "workflow" and t.key is not None:
+            # A workflow's state and promises live as long as its run is retained.
+            self.store.clear_all_state(t.service, t.key)
+            self.store.clear_promises(t.service, t.key)
+
     # ---- timers --------------------------------------------------------------------------------
 
     def _on_timer(self, rec: TimerFired) -> None:
@@ -421,17 +406,64 @@ class StateMachine:
             return
         if key.kind == "sleep":
             if s.status != "completed":
-                body = _notification(completion_id=key.completion_id, void=True)
-                self._notify(s, MessageType.SLEEP_COMPLETION, body)
+                body = notification(completion_id=key.completion_id, void=True)
+                self.notify(s, MessageType.SLEEP_COMPLETION, body)
         elif key.kind == "invoke":
             if s.status == "scheduled":
                 self._start(s)
         elif key.kind == "cleanup":
-            self._purge(s)
+            if s.status == "completed":
+                self._purge(s)
 
-    def _purge(self, s: InvocationStatus) -> None:
-        self.store.delete_status(s.id)
-        self.store.delete_journal(s.id)
+    # ---- messages from other invocations --------------------------------------------------------
+
+    def _on_response(self, rec: InvocationResponse) -> None:
+        s = self.store.get_status(rec.caller)
+        if s is None or s.status == "completed":
+            return
+        if rec.completion_id in self.store.notifications(s.id).completions:
+            return
+        body = result_notification(rec.result, completion_id=rec.completion_id)
+        self.notify(s, _RESPONSE_TYPES[rec.kind], body)
+
+    def _on_signal(self, rec: Signal) -> None:
+        s = self.store.get_status(rec.target)
+        if s is None or s.status == "completed":
+            return
+        if rec.index == _CANCEL and s.status in ("scheduled", "inboxed"):
+            self._drop_pending(s)
+            self._complete(s, Result(code=409, message="cancelled"))
+            return
+        index = self.store.notifications(s.id)
+        if rec.index is not None and rec.index in index.signals:
+            return  # an awakeable resolves once
+        result = None if rec.kind == "void" else rec.result
+        body = result_notification(result, signal_id=rec.index, signal_name=rec.name)
+        if s.status in ("paused", "scheduled", "inboxed"):
+            self.append(s, MessageType.SIGNAL, body)
+            self.touch(s)
+        else:
+            self.notify(s, MessageType.SIGNAL, body)
+
+    def _on_attach(self, rec: AttachRequest) -> None:
+        s = self.store.get_status(rec.target)
+        if s is None:
+            self._respond_missing(rec.sink, rec.target)
+        elif s.status == "completed":
+            self._respond(rec.sink, s, "result", stored=True)
+        elif rec.kind == "output":
+            self._respond(rec.sink, s, "not_ready")
+        else:
+            s.sinks = [*s.sinks, rec.sink]
+            self.touch(s)
+
+    def _on_truncate(self, rec: TruncateOutbox) -> None:
+        self.store.outbox_truncate(rec.seq)
+
+    def _on_patch_state(self, rec: PatchState) -> None:
+        self.store.clear_all_state(rec.service, rec.key)
+        for k, v in rec.entries.items():
+            self.store.set_state(rec.service, rec.key, k, v)
 
     # ---- admin ---------------------------------------------------------------------------------
 
@@ -444,16 +476,7 @@ class StateMachine:
                 self._drop_pending(s)
                 self._complete(s, Result(code=409, message="killed"))
         elif rec.command == "cancel":
-            if s.status in ("scheduled", "inboxed"):
-                self._drop_pending(s)
-                self._complete(s, Result(code=409, message="cancelled"))
-            elif s.status != "completed":
-                body = _notification(signal_id=1, void=True)
-                if s.status == "paused":
-                    self._append(s, MessageType.SIGNAL, body)
-                    self._touch(s)
-                else:
-                    self._notify(s, MessageType.SIGNAL, body)
+            self._on_signal(Signal(rec.id, index=_CANCEL))
         elif rec.command == "purge":
             if s.status == "completed":
                 self.store.remove_timer(TimerKey("cleanup", s.id))
@@ -462,7 +485,7 @@ class StateMachine:
             if s.status in ("invoked", "suspended"):
                 s.status = "paused"
                 self.actions.append(act.Abort(s.id))
-                self._touch(s)
+                self.touch(s)
         elif rec.command == "resume":
             if s.status in ("paused", "suspended"):
                 self._run(s)
@@ -477,24 +500,30 @@ class StateMachine:
     # ---- leader takeover ------------------------------------------------------------------------
 
     def recover_actions(self) -> list[act.Action]:
-        """What a new leader must do for the state as it is: run, arm timers."""
+        """What a new leader must do for the state as it is: run, arm timers, deliver."""
         out: list[act.Action] = []
         for s in self.store.live_statuses():
             if s.status == "invoked":
                 out.append(act.Invoke(s.id, s.epoch))
         for key, wake_at in self.store.timers():
             out.append(act.ArmTimer(key, wake_at))
+        for seq, entry in self.store.outbox():
+            out.append(act.Send(entry.partition_key, entry.body, seq))
         return out
 
-    def describe(self, inv: bytes) -> str:
-        return str(InvocationId.from_bytes(inv))
 
-
-_COMMANDS: Final[dict[int, Callable[[StateMachine, InvocationStatus, bytes], None]]] = {
-    MessageType.SLEEP: StateMachine._cmd_sleep,
-    MessageType.GET_LAZY_STATE: StateMachine._cmd_get_lazy_state,
-    MessageType.GET_LAZY_STATE_KEYS: StateMachine._cmd_get_lazy_state_keys,
-    MessageType.SET_STATE: StateMachine._cmd_set_state,
-    MessageType.CLEAR_STATE: StateMachine._cmd_clear_state,
-    MessageType.CLEAR_ALL_STATE: StateMachine._cmd_clear_all_state,
+_HANDLERS: Final[dict[type, Callable[[StateMachine, Any], None]]] = {
+    Entries: StateMachine._on_entries,
+    Invoke: StateMachine._on_invoke,
+    Pinned: StateMachine._on_pinned,
+    Suspend: StateMachine._on_suspend,
+    End: StateMachine._on_end,
+    AttemptFailed: StateMachine._on_failed,
+    TimerFired: StateMachine._on_timer,
+    AdminCommand: StateMachine._on_admin,
+    InvocationResponse: StateMachine._on_response,
+    Signal: StateMachine._on_signal,
+    AttachRequest: StateMachine._on_attach,
+    TruncateOutbox: StateMachine._on_truncate,
+    PatchState: StateMachine._on_patch_state,
 }

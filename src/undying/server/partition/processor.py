@@ -14,7 +14,13 @@ from undying.server.clock import Clock
 from undying.server.log import Bifrost
 from undying.server.partition import actions as act
 from undying.server.partition.machine import StateMachine
-from undying.server.partition.records import Body, Envelope, decode_envelope, encode_envelope
+from undying.server.partition.records import (
+    Body,
+    Dedup,
+    Envelope,
+    decode_envelope,
+    encode_envelope,
+)
 from undying.server.partition.store import PartitionStore
 
 __all__ = ["PartitionProcessor"]
@@ -66,17 +72,19 @@ class PartitionProcessor:
         self.store.flush(tail.next_lsn - 1)
         self._on_actions(self, self.machine.recover_actions())
 
-    def propose(self, body: Body) -> asyncio.Future[None]:
+    def propose(self, body: Body, *, dedup: Dedup | None = None) -> asyncio.Future[None]:
         """Append ``body``; the future resolves once it is durable and applied."""
-        return self.propose_many([body])[-1]
+        return self.propose_many([body], dedup=dedup)[-1]
 
-    def propose_many(self, bodies: list[Body]) -> list[asyncio.Future[None]]:
+    def propose_many(
+        self, bodies: list[Body], *, dedup: Dedup | None = None
+    ) -> list[asyncio.Future[None]]:
         """Append several records at once (one durable write); one future per record."""
         if self._failed is not None:
             raise StorageError(f"partition {self.partition} has failed: {self._failed}")
         loop = asyncio.get_running_loop()
         now = self._clock.now_ms()
-        envs = [Envelope(self.partition, now, b) for b in bodies]
+        envs = [Envelope(self.partition, now, b, dedup) for b in bodies]
         futs = [loop.create_future() for _ in bodies]
         durable = self._bifrost.append(self.log_id, [encode_envelope(e) for e in envs])
         durable.add_done_callback(lambda f: self._on_durable(f, envs, futs))

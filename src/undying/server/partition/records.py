@@ -16,25 +16,32 @@ import msgspec
 
 __all__ = [
     "AdminCommand",
+    "AttachRequest",
     "AttemptFailed",
     "Body",
+    "Dedup",
     "End",
     "Entries",
     "Envelope",
     "FailureInfo",
     "IngressSink",
+    "InvocationResponse",
     "InvocationSink",
     "Invoke",
     "JournalItem",
+    "OutboxEntry",
     "Pinned",
     "ResolvedCall",
+    "PatchState",
     "Result",
+    "Signal",
     "Sink",
     "Source",
     "Suspend",
     "Target",
     "TimerFired",
     "TimerKey",
+    "TruncateOutbox",
     "decode_envelope",
     "encode_envelope",
 ]
@@ -101,7 +108,7 @@ class InvocationSink(_R, frozen=True, tag="invocation"):
 
     caller: bytes
     completion_id: int
-    kind: Literal["call", "attach"] = "call"
+    kind: Literal["call", "attach", "output"] = "call"
 
 
 Sink = IngressSink | InvocationSink
@@ -150,7 +157,12 @@ class JournalItem(_R, frozen=True):
 
     type: int
     payload: bytes
+    #: Call / OneWayCall: the callee as the invoker resolved it.
     call: ResolvedCall | None = None
+    #: SendSignal, CompleteAwakeable, AttachInvocation, GetInvocationOutput: the target id.
+    target_id: bytes | None = None
+    #: CompleteAwakeable: the signal index the awakeable id names.
+    signal_index: int | None = None
 
 
 class Pinned(_R, frozen=True, tag="pinned"):
@@ -220,7 +232,81 @@ class AdminCommand(_R, frozen=True, tag="admin"):
     request_id: str | None = None
 
 
-Body = Invoke | Pinned | Entries | Suspend | End | AttemptFailed | TimerFired | AdminCommand
+class InvocationResponse(_R, frozen=True, tag="response"):
+    """The answer to a waiting invocation: a call's result, an attach, or a get-output.
+
+    ``result`` None means "not completed yet" (get-output only).
+    """
+
+    caller: bytes
+    completion_id: int
+    kind: Literal["call", "attach", "output"]
+    result: Result | None = None
+    callee: bytes | None = None
+
+
+class Signal(_R, frozen=True, tag="signal"):
+    """A signal for an invocation: cancel (index 1), an awakeable (index >= 17), or named."""
+
+    target: bytes
+    index: int | None = None
+    name: str | None = None
+    #: "void", "value" or "failure" (value in ``result.value``, failure in code/message).
+    kind: Literal["void", "value", "failure"] = "void"
+    result: Result | None = None
+
+
+class AttachRequest(_R, frozen=True, tag="attach"):
+    """Someone wants an invocation's result: wait for it (attach) or peek (output)."""
+
+    target: bytes
+    kind: Literal["attach", "output"]
+    sink: Sink
+
+
+class TruncateOutbox(_R, frozen=True, tag="truncate"):
+    """Messages of this partition's outbox up to ``seq`` were delivered."""
+
+    seq: int
+
+
+class PatchState(_R, frozen=True, tag="state"):
+    """Replace the whole K/V state of an object or workflow key (admin API)."""
+
+    service: str
+    key: str
+    entries: dict[bytes, bytes]
+
+
+Body = (
+    Invoke
+    | Pinned
+    | Entries
+    | Suspend
+    | End
+    | AttemptFailed
+    | TimerFired
+    | AdminCommand
+    | InvocationResponse
+    | Signal
+    | AttachRequest
+    | TruncateOutbox
+    | PatchState
+)
+
+
+class Dedup(_R, frozen=True):
+    """Where a message between partitions comes from: its source partition and sequence."""
+
+    source: int
+    seq: int
+
+
+class OutboxEntry(_R, frozen=True):
+    """A message waiting in a partition's outbox for delivery to ``partition_key``'s log."""
+
+    partition_key: int
+    body: Body
 
 
 class Envelope(_R, frozen=True):
@@ -229,6 +315,7 @@ class Envelope(_R, frozen=True):
     partition: int
     ts: int
     body: Body
+    dedup: Dedup | None = None
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder()

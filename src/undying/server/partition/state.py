@@ -13,8 +13,11 @@ __all__ = [
     "InvocationStatus",
     "JournalEntry",
     "NotificationIndex",
+    "Promise",
     "Status",
+    "decode_promise",
     "decode_status",
+    "encode_promise",
     "encode_status",
 ]
 
@@ -54,6 +57,17 @@ class InvocationStatus(msgspec.Struct, array_like=True, omit_defaults=True):
     next_retry_at: int | None = None
     last_start_at: int | None = None
     events: int = 0
+
+
+class Promise(msgspec.Struct, array_like=True, omit_defaults=True):
+    """A workflow's durable promise: its outcome once completed, and who waits for it."""
+
+    result: Result | None = None
+    waiters: list[tuple[bytes, int]] = []
+
+    @property
+    def completed(self) -> bool:
+        return self.result is not None
 
 
 class JournalEntry(msgspec.Struct, array_like=True, frozen=True):
@@ -108,6 +122,15 @@ class NotificationIndex:
 
 _ENC: Final = msgspec.msgpack.Encoder()
 _DEC: Final = msgspec.msgpack.Decoder(InvocationStatus)
+_PROMISE_DEC: Final = msgspec.msgpack.Decoder(Promise)
+
+
+def encode_promise(p: Promise) -> bytes:
+    return _ENC.encode(p)
+
+
+def decode_promise(data: bytes) -> Promise:
+    return _PROMISE_DEC.decode(data)
 
 
 def encode_status(s: InvocationStatus) -> bytes:

@@ -14,12 +14,17 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from typing import Final
 
-from undying.server.partition.records import TimerKey
+import msgspec
+
+from undying.server.partition.records import OutboxEntry, TimerKey
 from undying.server.partition.state import (
     InvocationStatus,
     JournalEntry,
     NotificationIndex,
+    Promise,
+    decode_promise,
     decode_status,
+    encode_promise,
     encode_status,
 )
 from undying.server.storage.database import Database
@@ -84,11 +89,33 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partition_meta (
     partition INTEGER PRIMARY KEY,
-    applied_lsn INTEGER NOT NULL
+    applied_lsn INTEGER NOT NULL,
+    outbox_seq INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    partition INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (partition, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dedup (
+    partition INTEGER NOT NULL,
+    source INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (partition, source)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS promises (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (service, key, name)
+) WITHOUT ROWID;
 """
 
 _COMPLETED_CACHE: Final = 20_000
+_OUTBOX_ENC: Final = msgspec.msgpack.Encoder()
+_OUTBOX_DEC: Final = msgspec.msgpack.Decoder(OutboxEntry)
 
 ObjKey = tuple[str, str]
 
@@ -133,6 +160,10 @@ class PartitionStore:
         self._inbox_seq = 0
         self._idempotency: dict[str, bytes] = {}
         self._timers: dict[bytes, tuple[TimerKey, int]] = {}
+        self._outbox: dict[int, OutboxEntry] = {}
+        self._outbox_seq = 0
+        self._dedup: dict[int, int] = {}
+        self._promises: dict[tuple[str, str, str], Promise | None] = {}
         self.applied_lsn = 0
         self._ops = _Ops()
 
@@ -144,9 +175,19 @@ class PartitionStore:
             return
         r = self._db.reader
         row = r.execute(
-            "SELECT applied_lsn FROM partition_meta WHERE partition = ?", (self.partition,)
+            "SELECT applied_lsn, outbox_seq FROM partition_meta WHERE partition = ?",
+            (self.partition,),
         ).fetchone()
         self.applied_lsn = int(row[0]) if row else 0
+        self._outbox_seq = int(row[1]) if row else 0
+        for seq, data in r.execute(
+            "SELECT seq, data FROM outbox WHERE partition = ? ORDER BY seq", (self.partition,)
+        ):
+            self._outbox[int(seq)] = _OUTBOX_DEC.decode(data)
+        for source, seq in r.execute(
+            "SELECT source, seq FROM dedup WHERE partition = ?", (self.partition,)
+        ):
+            self._dedup[int(source)] = int(seq)
         for (data,) in r.execute(
             "SELECT data FROM inv_status WHERE partition = ? AND status != 'completed'",
             (self.partition,),
@@ -328,7 +369,10 @@ class PartitionStore:
     def lock(self, service: str, key: str, inv: bytes) -> None:
         self._locks[(service, key)] = inv
         self._ops.misc.append(
-            ("INSERT OR REPLACE INTO locks (service, key, id) VALUES (?, ?, ?)", (service, key, inv))
+            (
+                "INSERT OR REPLACE INTO locks (service, key, id) VALUES (?, ?, ?)",
+                (service, key, inv),
+            )
         )
 
     def unlock(self, service: str, key: str) -> None:
@@ -383,7 +427,9 @@ class PartitionStore:
         inv = self._idempotency.get(idem)
         if inv is not None or self._db is None:
             return inv
-        row = self._db.reader.execute("SELECT id FROM idempotency WHERE idem = ?", (idem,)).fetchone()
+        row = self._db.reader.execute(
+            "SELECT id FROM idempotency WHERE idem = ?", (idem,)
+        ).fetchone()
         if row is None:
             return None
         self._idempotency[idem] = bytes(row[0])
@@ -398,6 +444,75 @@ class PartitionStore:
     def delete_idempotent(self, idem: str) -> None:
         self._idempotency.pop(idem, None)
         self._ops.misc.append(("DELETE FROM idempotency WHERE idem = ?", (idem,)))
+
+    # ---- outbox and deduplication of messages between partitions -------------------------
+
+    def outbox_push(self, entry: OutboxEntry) -> int:
+        """Queue a message for another partition; return its sequence number."""
+        self._outbox_seq += 1
+        seq = self._outbox_seq
+        self._outbox[seq] = entry
+        self._ops.misc.append(
+            (
+                "INSERT OR REPLACE INTO outbox (partition, seq, data) VALUES (?, ?, ?)",
+                (self.partition, seq, _OUTBOX_ENC.encode(entry)),
+            )
+        )
+        return seq
+
+    def outbox_truncate(self, up_to: int) -> None:
+        for seq in [s for s in self._outbox if s <= up_to]:
+            del self._outbox[seq]
+        self._ops.misc.append(
+            ("DELETE FROM outbox WHERE partition = ? AND seq <= ?", (self.partition, up_to))
+        )
+
+    def outbox(self) -> list[tuple[int, OutboxEntry]]:
+        return sorted(self._outbox.items())
+
+    def dedup_seq(self, source: int) -> int:
+        return self._dedup.get(source, 0)
+
+    def set_dedup_seq(self, source: int, seq: int) -> None:
+        self._dedup[source] = seq
+        self._ops.misc.append(
+            (
+                "INSERT OR REPLACE INTO dedup (partition, source, seq) VALUES (?, ?, ?)",
+                (self.partition, source, seq),
+            )
+        )
+
+    # ---- durable promises --------------------------------------------------------------
+
+    def promise(self, service: str, key: str, name: str) -> Promise | None:
+        k = (service, key, name)
+        if k in self._promises:
+            return self._promises[k]
+        p = None
+        if self._db is not None:
+            row = self._db.reader.execute(
+                "SELECT data FROM promises WHERE service = ? AND key = ? AND name = ?", k
+            ).fetchone()
+            if row is not None:
+                p = decode_promise(row[0])
+        self._promises[k] = p
+        return p
+
+    def put_promise(self, service: str, key: str, name: str, p: Promise) -> None:
+        self._promises[(service, key, name)] = p
+        self._ops.misc.append(
+            (
+                "INSERT OR REPLACE INTO promises (service, key, name, data) VALUES (?, ?, ?, ?)",
+                (service, key, name, encode_promise(p)),
+            )
+        )
+
+    def clear_promises(self, service: str, key: str) -> None:
+        for k in [k for k in self._promises if k[0] == service and k[1] == key]:
+            self._promises[k] = None
+        self._ops.misc.append(
+            ("DELETE FROM promises WHERE service = ? AND key = ?", (service, key))
+        )
 
     # ---- write-back -----------------------------------------------------------------------
 
@@ -415,6 +530,7 @@ class PartitionStore:
             for s in ops.statuses.values()
         ]
         deleted = [(d,) for d in ops.deleted]
+        outbox_seq = self._outbox_seq
         journal_deleted = [(d,) for d in ops.journal_deleted]
 
         def job(conn: sqlite3.Connection) -> None:
@@ -445,9 +561,10 @@ class PartitionStore:
             for sql, params in ops.misc:
                 conn.execute(sql, params)
             conn.execute(
-                "INSERT INTO partition_meta (partition, applied_lsn) VALUES (?, ?) "
-                "ON CONFLICT(partition) DO UPDATE SET applied_lsn = excluded.applied_lsn",
-                (partition, applied_lsn),
+                "INSERT INTO partition_meta (partition, applied_lsn, outbox_seq) VALUES (?, ?, ?) "
+                "ON CONFLICT(partition) DO UPDATE SET applied_lsn = excluded.applied_lsn, "
+                "outbox_seq = excluded.outbox_seq",
+                (partition, applied_lsn, outbox_seq),
             )
 
         self._db.submit_nowait(job)
