@@ -91,9 +91,7 @@ async def send_json(
 async def send_text(
     send: Send, status: int, text: str, headers: Iterable[tuple[str, str]] = ()
 ) -> None:
-    await send_raw(
-        send, status, text.encode(), headers, content_type="text/plain; charset=utf-8"
-    )
+    await send_raw(send, status, text.encode(), headers, content_type="text/plain; charset=utf-8")
 
 
 async def send_empty(send: Send, status: int, headers: Iterable[tuple[str, str]] = ()) -> None:

@@ -248,7 +248,9 @@ def _handler_from_manifest(h: mf.Handler) -> HandlerInfo:
     return HandlerInfo(
         name=h.name,
         ty=_HANDLER_TYPES[h.ty] if h.ty is not None else None,
-        input=h.input if h.input is not None else mf.InputPayload(required=False, content_type="*/*"),
+        input=h.input
+        if h.input is not None
+        else mf.InputPayload(required=False, content_type="*/*"),
         output=h.output
         if h.output is not None
         else mf.OutputPayload(content_type="application/json", set_content_type_if_empty=False),
@@ -344,18 +346,24 @@ def register(
                 f"the service '{name}' changes type from {old.ty} to {svc.ty}; "
                 "this is a breaking change, register with breaking to allow it"
             )
-        same_as_old = old is not None and old.deployment_id == dep_id and _same_services(
-            {name: old}, {name: svc}
+        same_as_old = (
+            old is not None
+            and old.deployment_id == dep_id
+            and _same_services({name: old}, {name: svc})
         )
-        revision = old.revision if same_as_old and old is not None else (
-            old.revision + 1 if old is not None else 1
+        revision = (
+            old.revision
+            if same_as_old and old is not None
+            else (old.revision + 1 if old is not None else 1)
         )
         new_services[name] = msgspec.structs.replace(svc, revision=revision)
         services[name] = new_services[name]
     deployment = DeploymentInfo(
         id=dep_id,
         uri=uri,
-        protocol_type="BidiStream" if endpoint.protocol_mode == "BIDI_STREAM" else "RequestResponse",
+        protocol_type="BidiStream"
+        if endpoint.protocol_mode == "BIDI_STREAM"
+        else "RequestResponse",
         http_version="HTTP/1.1" if use_http_11 else "HTTP/2.0",
         created_at_ms=existing.created_at_ms if existing is not None and force else now_ms,
         min_protocol_version=endpoint.min_protocol_version,

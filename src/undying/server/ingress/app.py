@@ -92,6 +92,12 @@ def parse_delay(text: str) -> int:
     return int(total)
 
 
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client disconnects (request body messages are skipped)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 def _iso_expiry(ms: int) -> str:
     dt = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+00:00"
@@ -373,7 +379,7 @@ class IngressApp:
         """Wait for the answer, or for the client to disconnect (None)."""
         if waiter.done():
             return waiter.result()
-        disconnect: asyncio.Future[object] = asyncio.ensure_future(receive())
+        disconnect: asyncio.Future[object] = asyncio.ensure_future(_disconnected(receive))
         waiting: set[asyncio.Future[object]] = {waiter, disconnect}  # type: ignore[arg-type]
         try:
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
