@@ -57,6 +57,8 @@ class AttemptOutcome:
     failure: FailureInfo | None = None
     next_retry_delay_ms: int | None = None
     stored_entries: int = 0
+    #: The deployment never saw the attempt (a refused stream): retrying at once is safe.
+    retry_now: bool = False
 
 
 @dataclass(slots=True)
@@ -175,7 +177,10 @@ class Attempt:
         try:
             outcome = await self._run()
         except DeploymentError as e:
-            outcome = AttemptOutcome("failed", FailureInfo(code=500, message=str(e)))
+            refused = bool(getattr(self._stream, "refused", False))
+            outcome = AttemptOutcome(
+                "failed", FailureInfo(code=500, message=str(e)), retry_now=refused
+            )
         except CommandRejected as e:
             outcome = AttemptOutcome("failed", FailureInfo(code=e.code, message=str(e)))
         except ProtocolError as e:

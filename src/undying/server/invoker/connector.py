@@ -33,6 +33,11 @@ class _H2Attempt:
     def abort(self) -> None:
         self._stream.reset()
 
+    @property
+    def refused(self) -> bool:
+        """The deployment refused the stream before processing it (GOAWAY, REFUSED_STREAM)."""
+        return self._stream.refused
+
 
 class _H1Attempt:
     __slots__ = ("_response",)

@@ -29,6 +29,8 @@ log = logging.getLogger("undying.invoker")
 
 #: Highest protocol version used for new invocations unless V7 is enabled.
 _DEFAULT_MAX_VERSION: Final = 6
+#: Refused streams retried at once, in a row, before backing off like any failure.
+_MAX_REFUSALS: Final = 3
 
 DEFAULT_RETRY_POLICY: Final = RetryPolicy(
     DEFAULTS.retry_initial_interval_ms,
@@ -140,6 +142,7 @@ class Invoker:
     async def _attempts(self, processor: PartitionProcessor, run: _Run) -> None:
         attempts = 0
         since_stored = 0
+        refusals = 0
         store = processor.store
         while True:
             status = store.get_status(run.inv)
@@ -204,6 +207,12 @@ class Invoker:
                         run.attempt = None
             if outcome.kind != "failed":
                 return
+            if outcome.retry_now and refusals < _MAX_REFUSALS:
+                # Not an attempt the deployment saw: go again at once, without counting it.
+                refusals += 1
+                attempts -= 1
+                continue
+            refusals = 0
             since_stored = 0 if outcome.stored_entries else since_stored + 1
             failure = outcome.failure or FailureInfo(500, "unknown failure")
             if exhausted(policy, attempts):
