@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import click
+import msgspec
 
+from undying.server.schema import DEFAULT_RETRY_POLICY
 from undying.server.server import Server, ServerConfig
 
 __all__ = ["install_loop", "run_server", "serve"]
@@ -62,6 +64,26 @@ async def run_server(config: ServerConfig, *, ready_line: bool = True) -> None:
     default=None,
     help="Largest request body the ingress accepts, in bytes (413 above). Default: no limit.",
 )
+@click.option(
+    "--retry-max-attempts",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RETRY_POLICY.max_attempts,
+    show_default=True,
+    help="Default attempts per invocation for handlers that configure none.",
+)
+@click.option(
+    "--retry-on-max-attempts",
+    type=click.Choice(["pause", "kill"]),
+    default="pause",
+    show_default=True,
+    help="What happens when the attempts are used up.",
+)
+@click.option(
+    "--retry-initial-interval-ms",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RETRY_POLICY.initial_interval_ms,
+    show_default=True,
+)
 @click.option("--log-level", default="WARNING", show_default=True)
 @click.option(
     "--loop",
@@ -77,6 +99,9 @@ def serve(
     admin_port: int,
     partitions: int,
     ingress_max_body_size: int | None,
+    retry_max_attempts: int,
+    retry_on_max_attempts: str,
+    retry_initial_interval_ms: int,
     log_level: str,
     loop: str,
 ) -> None:
@@ -91,6 +116,12 @@ def serve(
         admin_port=admin_port,
         partitions=partitions,
         ingress_max_body_size=ingress_max_body_size,
+        default_retry=msgspec.structs.replace(
+            DEFAULT_RETRY_POLICY,
+            max_attempts=retry_max_attempts,
+            on_max_attempts="Pause" if retry_on_max_attempts == "pause" else "Kill",
+            initial_interval_ms=retry_initial_interval_ms,
+        ),
     )
     if loop != "asyncio":
         install_loop()

@@ -16,6 +16,7 @@ from undying.protocol.ids import DeploymentId
 
 __all__ = [
     "DEFAULTS",
+    "DEFAULT_RETRY_POLICY",
     "DeploymentInfo",
     "HandlerInfo",
     "RegistrationConflict",
@@ -66,6 +67,16 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     max_interval_ms: int
     max_attempts: int | None
     on_max_attempts: Literal["Pause", "Kill"]
+
+
+#: The retry policy of handlers that set none, unless the server is configured otherwise.
+DEFAULT_RETRY_POLICY: Final = RetryPolicy(
+    DEFAULTS.retry_initial_interval_ms,
+    DEFAULTS.retry_factor,
+    DEFAULTS.retry_max_interval_ms,
+    DEFAULTS.retry_max_attempts,
+    DEFAULTS.retry_on_max_attempts,
+)
 
 
 class HandlerInfo(msgspec.Struct, frozen=True):
@@ -123,26 +134,28 @@ class ServiceInfo(msgspec.Struct, frozen=True):
             return handler.ty
         return "Exclusive" if self.ty == "VirtualObject" else "Workflow"
 
-    def retry_policy(self, handler: HandlerInfo) -> RetryPolicy:
-        def pick(h: Any, s: Any, d: Any) -> Any:
-            return h if h is not None else (s if s is not None else d)
+    def retry_policy(
+        self, handler: HandlerInfo, defaults: RetryPolicy | None = None
+    ) -> RetryPolicy:
+        """The handler's policy: handler settings, else service settings, else ``defaults``."""
+        d = defaults or DEFAULT_RETRY_POLICY
 
-        d = DEFAULTS
+        def pick(h: Any, s: Any, fallback: Any) -> Any:
+            return h if h is not None else (s if s is not None else fallback)
+
         return RetryPolicy(
             initial_interval_ms=pick(
                 handler.retry_initial_interval_ms,
                 self.retry_initial_interval_ms,
-                d.retry_initial_interval_ms,
+                d.initial_interval_ms,
             ),
-            factor=pick(handler.retry_factor, self.retry_factor, d.retry_factor),
+            factor=pick(handler.retry_factor, self.retry_factor, d.factor),
             max_interval_ms=pick(
-                handler.retry_max_interval_ms, self.retry_max_interval_ms, d.retry_max_interval_ms
+                handler.retry_max_interval_ms, self.retry_max_interval_ms, d.max_interval_ms
             ),
-            max_attempts=pick(
-                handler.retry_max_attempts, self.retry_max_attempts, d.retry_max_attempts
-            ),
+            max_attempts=pick(handler.retry_max_attempts, self.retry_max_attempts, d.max_attempts),
             on_max_attempts=pick(
-                handler.retry_on_max_attempts, self.retry_on_max_attempts, d.retry_on_max_attempts
+                handler.retry_on_max_attempts, self.retry_on_max_attempts, d.on_max_attempts
             ),
         )
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -37,6 +37,7 @@ from undying.server.partition.records import (
 )
 from undying.server.partition.store import SCHEMA as STORE_SCHEMA
 from undying.server.partition.store import PartitionStore
+from undying.server.schema import DEFAULT_RETRY_POLICY, RetryPolicy
 from undying.server.storage.database import Database
 from undying.server.timers.service import TimerService
 
@@ -65,7 +66,8 @@ class ServerConfig:
     cluster_name: str = "undying"
     enable_v7: bool = False
     advertised_ingress: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    #: Retry policy of handlers whose deployment sets none.
+    default_retry: RetryPolicy = DEFAULT_RETRY_POLICY
 
 
 class Server:
@@ -92,7 +94,11 @@ class Server:
             self._connector,
             lambda: self.metadata.schema,
             self.clock,
-            InvokerOptions(cluster_name=config.cluster_name, enable_v7=config.enable_v7),
+            InvokerOptions(
+                cluster_name=config.cluster_name,
+                enable_v7=config.enable_v7,
+                default_retry=config.default_retry,
+            ),
         )
         self._ingress: HttpServer | None = None
         self._admin: HttpServer | None = None
@@ -131,6 +137,7 @@ class Server:
             now_ms=self.clock.now_ms,
             control=self._control,
             patch_state=self._patch_state,
+            default_retry=cfg.default_retry,
             cluster_name=cfg.cluster_name,
         )
         self._admin = HttpServer(admin_app, host=cfg.host, port=cfg.admin_port)

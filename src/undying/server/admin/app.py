@@ -27,7 +27,7 @@ from undying.server.asgi import (
 from undying.server.http.types import Receive, Scope, Send
 from undying.server.invoker.streams import Connector
 from undying.server.metadata import MetadataStore
-from undying.server.schema import RegistrationConflict, register
+from undying.server.schema import RegistrationConflict, RetryPolicy, register
 
 __all__ = ["AdminApp", "InvocationControl"]
 
@@ -91,6 +91,7 @@ class AdminApp:
         now_ms: Callable[[], int],
         control: InvocationControl | None = None,
         patch_state: StatePatcher | None = None,
+        default_retry: RetryPolicy | None = None,
         cluster_name: str = "undying",
         extra: Callable[[str, str, Scope, Receive, Send], Awaitable[bool]] | None = None,
     ) -> None:
@@ -100,6 +101,7 @@ class AdminApp:
         self._now_ms = now_ms
         self._control = control
         self._patch_state = patch_state
+        self._retry = default_retry
         self._cluster_name = cluster_name
         self._extra = extra
         self._lock = asyncio.Lock()
@@ -212,7 +214,7 @@ class AdminApp:
         if dep is None:
             raise _Error(404, f"The requested deployment '{dep_id}' does not exist")
         if method == "GET":
-            await send_json(send, 200, deployment_detail(dep))
+            await send_json(send, 200, deployment_detail(dep, self._retry))
         elif method == "DELETE":
             await self._delete_deployment(dep_id, scope, send)
         else:
@@ -277,7 +279,7 @@ class AdminApp:
         dep = outcome.deployment
         payload = {
             "id": dep.id,
-            "services": [service_metadata(s) for s in dep.services.values()],
+            "services": [service_metadata(s, self._retry) for s in dep.services.values()],
             "min_protocol_version": dep.min_protocol_version,
             "max_protocol_version": dep.max_protocol_version,
             "sdk_version": dep.sdk_version,
@@ -292,13 +294,15 @@ class AdminApp:
         schema = self._meta.schema
         if not rest:
             await send_json(
-                send, 200, {"services": [service_metadata(s) for s in schema.services.values()]}
+                send,
+                200,
+                {"services": [service_metadata(s, self._retry) for s in schema.services.values()]},
             )
             return
         svc = schema.services.get(rest[0])
         if svc is None:
             raise _Error(404, f"The requested service '{rest[0]}' does not exist")
-        meta = service_metadata(svc)
+        meta = service_metadata(svc, self._retry)
         if len(rest) == 1:
             await send_json(send, 200, meta)
         elif rest[1] == "handlers" and len(rest) == 2:

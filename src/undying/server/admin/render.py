@@ -10,6 +10,7 @@ from undying.server.schema import (
     DEFAULTS,
     DeploymentInfo,
     HandlerInfo,
+    RetryPolicy,
     ServiceInfo,
     format_duration,
 )
@@ -92,8 +93,9 @@ def handler_metadata(service: ServiceInfo, h: HandlerInfo) -> dict[str, Any]:
     return out
 
 
-def service_metadata(s: ServiceInfo) -> dict[str, Any]:
+def service_metadata(s: ServiceInfo, retry: RetryPolicy | None = None) -> dict[str, Any]:
     d = DEFAULTS
+    policy = s.retry_policy(HandlerInfo("", None, mf.InputPayload(), mf.OutputPayload()), retry)
     out: dict[str, Any] = {
         "name": s.name,
         "ty": s.ty,
@@ -128,21 +130,11 @@ def service_metadata(s: ServiceInfo) -> dict[str, Any]:
     )
     out["enable_lazy_state"] = bool(s.enable_lazy_state)
     out["retry_policy"] = {
-        "initial_interval": format_duration(
-            s.retry_initial_interval_ms
-            if s.retry_initial_interval_ms is not None
-            else d.retry_initial_interval_ms
-        ),
-        "exponentiation_factor": s.retry_factor if s.retry_factor is not None else d.retry_factor,
-        "max_attempts": s.retry_max_attempts
-        if s.retry_max_attempts is not None
-        else d.retry_max_attempts,
-        "max_interval": format_duration(
-            s.retry_max_interval_ms
-            if s.retry_max_interval_ms is not None
-            else d.retry_max_interval_ms
-        ),
-        "on_max_attempts": s.retry_on_max_attempts or d.retry_on_max_attempts,
+        "initial_interval": format_duration(policy.initial_interval_ms),
+        "exponentiation_factor": policy.factor,
+        "max_attempts": policy.max_attempts,
+        "max_interval": format_duration(policy.max_interval_ms),
+        "on_max_attempts": policy.on_max_attempts,
     }
     return out
 
@@ -172,8 +164,8 @@ def deployment_summary(dep: DeploymentInfo, current: dict[str, ServiceInfo]) -> 
     return out
 
 
-def deployment_detail(dep: DeploymentInfo) -> dict[str, Any]:
+def deployment_detail(dep: DeploymentInfo, retry: RetryPolicy | None = None) -> dict[str, Any]:
     """``GET /deployments/{id}``: services as full ServiceMetadata."""
     out = _deployment_common(dep)
-    out["services"] = [service_metadata(s) for s in dep.services.values()]
+    out["services"] = [service_metadata(s, retry) for s in dep.services.values()]
     return out

@@ -21,7 +21,7 @@ from undying.server.invoker.streams import Connector
 from undying.server.partition.processor import PartitionProcessor
 from undying.server.partition.records import AttemptFailed, FailureInfo, Pinned
 from undying.server.partition.state import InvocationStatus
-from undying.server.schema import DEFAULTS, DeploymentInfo, RetryPolicy, Schema
+from undying.server.schema import DEFAULT_RETRY_POLICY, DeploymentInfo, RetryPolicy, Schema
 
 __all__ = ["Invoker", "InvokerOptions", "choose_protocol_version"]
 
@@ -32,14 +32,6 @@ _DEFAULT_MAX_VERSION: Final = 6
 #: Refused streams retried at once, in a row, before backing off like any failure.
 _MAX_REFUSALS: Final = 3
 
-DEFAULT_RETRY_POLICY: Final = RetryPolicy(
-    DEFAULTS.retry_initial_interval_ms,
-    DEFAULTS.retry_factor,
-    DEFAULTS.retry_max_interval_ms,
-    DEFAULTS.retry_max_attempts,
-    DEFAULTS.retry_on_max_attempts,
-)
-
 
 @dataclass(frozen=True, slots=True)
 class InvokerOptions:
@@ -47,6 +39,7 @@ class InvokerOptions:
     enable_v7: bool = False
     max_message_size: int = 32 * 1024 * 1024
     eager_state_limit: int = 32 * 1024 * 1024
+    default_retry: RetryPolicy = DEFAULT_RETRY_POLICY
 
 
 def choose_protocol_version(dep: DeploymentInfo, *, enable_v7: bool) -> int | None:
@@ -151,7 +144,7 @@ class Invoker:
             schema = self._schema()
             attempts += 1
             resolved = schema.resolve(status.target.service, status.target.handler)
-            policy = DEFAULT_RETRY_POLICY
+            policy = self._options.default_retry
             if resolved is None:
                 outcome = AttemptOutcome(
                     "failed",
@@ -163,7 +156,7 @@ class Invoker:
                 )
             else:
                 svc, handler = resolved
-                policy = svc.retry_policy(handler)
+                policy = svc.retry_policy(handler, self._options.default_retry)
                 picked = self._deployment_for(schema, status, svc.deployment_id)
                 if isinstance(picked, FailureInfo):
                     outcome = AttemptOutcome("failed", picked)
