@@ -37,6 +37,7 @@ from undying.server.partition.records import (
 )
 from undying.server.partition.store import SCHEMA as STORE_SCHEMA
 from undying.server.partition.store import PartitionStore
+from undying.server.query import QueryEngine, admin_route
 from undying.server.schema import DEFAULT_RETRY_POLICY, RetryPolicy
 from undying.server.storage.database import Database
 from undying.server.timers.service import TimerService
@@ -130,6 +131,7 @@ class Server:
         )
         self._ingress = HttpServer(ingress_app, host=cfg.host, port=cfg.ingress_port)
         await self._ingress.start()
+        self.query = QueryEngine(self.db, self.metadata, now_ms=self.clock.now_ms)
         admin_app = AdminApp(
             self.metadata,
             self._connector,
@@ -139,6 +141,7 @@ class Server:
             patch_state=self._patch_state,
             default_retry=cfg.default_retry,
             cluster_name=cfg.cluster_name,
+            extra=admin_route(self.query),
         )
         self._admin = HttpServer(admin_app, host=cfg.host, port=cfg.admin_port)
         await self._admin.start()
