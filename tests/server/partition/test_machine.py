@@ -236,3 +236,26 @@ def test_same_records_build_the_same_state() -> None:
             h.apply(body, at=at)
         results.append((h.store.get_status(INV), h.store.journal(INV)))
     assert results[0] == results[1]
+
+
+def test_retention_keeps_the_result_then_forgets_the_invocation() -> None:
+    h = Harness()
+    h.apply(invoke(completion_retention_ms=10_000, journal_retention_ms=2_000))
+    h.apply(Entries(INV, 1, [output(b"1")]))
+    actions = h.apply(End(INV, 1), at=1_000)
+    armed = {a.key.kind: a.wake_at for a in actions if isinstance(a, act.ArmTimer)}
+    assert armed == {"journal": 3_000, "cleanup": 11_000}
+    h.apply(TimerFired(TimerKey("journal", INV), 3_000), at=3_000)
+    s = h.store.get_status(INV)
+    assert s is not None and s.result == Result(value=b"1") and h.store.journal(INV) == []
+    h.apply(TimerFired(TimerKey("cleanup", INV), 11_000), at=11_000)
+    assert h.store.get_status(INV) is None
+
+
+def test_zero_retention_forgets_at_once() -> None:
+    h = Harness()
+    h.apply(invoke(sink=IngressSink("r"), completion_retention_ms=0, journal_retention_ms=0))
+    h.apply(Entries(INV, 1, [output(b"1")]))
+    actions = h.apply(End(INV, 1))
+    assert any(isinstance(a, act.Respond) for a in actions)
+    assert h.store.get_status(INV) is None

@@ -356,19 +356,26 @@ class StateMachine:
         if was_running:
             self.actions.append(act.Abort(s.id))
         self._release(s)
-        retention = max(s.completion_retention_ms, s.journal_retention_ms)
-        if s.journal_retention_ms == 0:
+        # The result is kept for the completion retention; the journal for the journal
+        # retention, but never longer than the result.
+        retention = s.completion_retention_ms
+        if retention == 0:
+            self._purge(s)
+            return
+        journal_retention = min(s.journal_retention_ms, retention)
+        if journal_retention == 0:
             self.store.delete_journal(s.id)
             s.journal_size = 0
         else:
             self.store.forget_journal(s.id)
-        if retention == 0:
-            self._purge(s)
-            return
-        key = TimerKey("cleanup", s.id)
-        self.store.add_timer(key, self.now + retention)
-        self.actions.append(act.ArmTimer(key, self.now + retention))
+            if journal_retention < retention:
+                self._arm(TimerKey("journal", s.id), self.now + journal_retention)
+        self._arm(TimerKey("cleanup", s.id), self.now + retention)
         self.touch(s)
+
+    def _arm(self, key: TimerKey, wake_at: int) -> None:
+        self.store.add_timer(key, wake_at)
+        self.actions.append(act.ArmTimer(key, wake_at))
 
     def _release(self, s: InvocationStatus) -> None:
         """Free the key's exclusive lock held by ``s`` and start the next queued invocation."""
@@ -414,6 +421,11 @@ class StateMachine:
         elif key.kind == "cleanup":
             if s.status == "completed":
                 self._purge(s)
+        elif key.kind == "journal":
+            if s.status == "completed":
+                self.store.delete_journal(s.id)
+                s.journal_size = 0
+                self.touch(s)
 
     # ---- messages from other invocations --------------------------------------------------------
 
@@ -480,6 +492,7 @@ class StateMachine:
         elif rec.command == "purge":
             if s.status == "completed":
                 self.store.remove_timer(TimerKey("cleanup", s.id))
+                self.store.remove_timer(TimerKey("journal", s.id))
                 self._purge(s)
         elif rec.command == "pause":
             if s.status in ("invoked", "suspended"):

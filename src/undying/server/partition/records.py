@@ -214,7 +214,7 @@ class AttemptFailed(_R, frozen=True, tag="failed"):
 class TimerKey(_R, frozen=True):
     """What a timer does when it fires."""
 
-    kind: Literal["sleep", "invoke", "cleanup"]
+    kind: Literal["sleep", "invoke", "cleanup", "journal"]
     id: bytes
     completion_id: int = 0
 

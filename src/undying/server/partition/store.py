@@ -585,10 +585,10 @@ class PartitionStore:
 
 
 def _encode_timer(key: TimerKey) -> bytes:
-    kind = {"sleep": b"s", "invoke": b"i", "cleanup": b"c"}[key.kind]
+    kind = {"sleep": b"s", "invoke": b"i", "cleanup": b"c", "journal": b"j"}[key.kind]
     return kind + key.id + key.completion_id.to_bytes(4, "big")
 
 
 def _decode_timer(raw: bytes) -> TimerKey:
-    kind = {b"s": "sleep", b"i": "invoke", b"c": "cleanup"}[raw[:1]]
+    kind = {b"s": "sleep", b"i": "invoke", b"c": "cleanup", b"j": "journal"}[raw[:1]]
     return TimerKey(kind, raw[1:25], int.from_bytes(raw[25:29], "big"))  # type: ignore[arg-type]
