@@ -162,10 +162,11 @@ class Invoker:
                     outcome = AttemptOutcome("failed", picked)
                 else:
                     dep, version = picked
+                    pin = None
                     if status.deployment_id is None:
-                        processor.propose(
-                            Pinned(run.inv, run.epoch, dep.id, version, dep.sdk_version)
-                        )
+                        # Pinned with the attempt's first record: a deployment that never
+                        # answered leaves nothing journaled, so nothing to pin yet.
+                        pin = Pinned(run.inv, run.epoch, dep.id, version, dep.sdk_version)
                     state_map: dict[bytes, bytes] | None = None
                     key = status.target.key
                     if key is not None and not svc.lazy_state(handler):
@@ -192,6 +193,7 @@ class Invoker:
                         ),
                         retry_count_since_stored=since_stored,
                         schema=schema,
+                        pin=pin,
                     )
                     run.attempt = attempt
                     try:

@@ -151,7 +151,7 @@ class PartitionStore:
         self.partition = partition
         self._db = db
         self._statuses: dict[bytes, InvocationStatus] = {}
-        self._completed: OrderedDict[bytes, None] = OrderedDict()
+        self._completed: OrderedDict[bytes, int] = OrderedDict()
         self._journals: dict[bytes, list[JournalEntry]] = {}
         self._indexes: dict[bytes, NotificationIndex] = {}
         self._state: dict[ObjKey, dict[bytes, bytes]] = {}
@@ -166,6 +166,13 @@ class PartitionStore:
         self._promises: dict[tuple[str, str, str], Promise | None] = {}
         self.applied_lsn = 0
         self._ops = _Ops()
+        # Write-back bookkeeping: what was flushed but is not committed yet must not be read
+        # back from the database (deleted rows would come back), nor dropped from memory.
+        self._gen = 0
+        self._committed_gen = 0
+        self._status_deletes: dict[bytes, int] = {}
+        self._journal_deletes: dict[bytes, int] = {}
+        self._forgets: deque[tuple[int, bytes]] = deque()
 
     # ---- loading --------------------------------------------------------------------------
 
@@ -214,7 +221,7 @@ class PartitionStore:
         s = self._statuses.get(inv)
         if s is not None:
             return s
-        if self._db is None or inv in self._ops.deleted:
+        if self._db is None or inv in self._status_deletes:
             return None
         row = self._db.reader.execute("SELECT data FROM inv_status WHERE id = ?", (inv,)).fetchone()
         if row is None:
@@ -230,6 +237,7 @@ class PartitionStore:
         self._statuses[s.id] = s
         self._ops.statuses[s.id] = s
         self._ops.deleted.discard(s.id)
+        self._status_deletes.pop(s.id, None)
         if s.status == "completed":
             self._remember_completed(s.id)
 
@@ -238,13 +246,14 @@ class PartitionStore:
         self._completed.pop(inv, None)
         self._ops.statuses.pop(inv, None)
         self._ops.deleted.add(inv)
+        self._status_deletes[inv] = self._gen + 1
 
     def live_statuses(self) -> Iterator[InvocationStatus]:
         """Invocations that are not completed (all of them are in memory)."""
         return (s for s in list(self._statuses.values()) if s.status != "completed")
 
     def _remember_completed(self, inv: bytes) -> None:
-        self._completed[inv] = None
+        self._completed[inv] = self._gen + 1
         self._completed.move_to_end(inv)
 
     # ---- journal --------------------------------------------------------------------------
@@ -254,7 +263,7 @@ class PartitionStore:
         if j is not None:
             return j
         j = []
-        if self._db is not None and inv not in self._ops.journal_deleted:
+        if self._db is not None and inv not in self._journal_deletes:
             j = [
                 JournalEntry(int(t), bytes(p), int(a))
                 for t, p, a in self._db.reader.execute(
@@ -288,12 +297,12 @@ class PartitionStore:
         self._indexes.pop(inv, None)
         self._ops.journal = [j for j in self._ops.journal if j[0] != inv]
         self._ops.journal_deleted.add(inv)
+        self._journal_deletes[inv] = self._gen + 1
 
     def forget_journal(self, inv: bytes) -> None:
-        """Drop the cached journal of a finished invocation (it stays in storage)."""
+        """Drop the cached journal of a finished invocation once it is committed."""
         if self._db is not None:
-            self._journals.pop(inv, None)
-            self._indexes.pop(inv, None)
+            self._forgets.append((self._gen + 1, inv))
 
     def add_event(
         self, inv: bytes, seq: int, after_index: int, at: int, event_type: str, event: bytes
@@ -517,13 +526,20 @@ class PartitionStore:
     # ---- write-back -----------------------------------------------------------------------
 
     def flush(self, applied_lsn: int) -> None:
-        """Queue the changes since the last flush (and the applied LSN) as one write job."""
+        """Queue the changes since the last flush (and the applied LSN) as one write job.
+
+        The job rides along with the next durable commit (the log can rebuild all of it).
+        """
         self.applied_lsn = applied_lsn
         ops = self._ops
         if self._db is None:
             self._ops = _Ops()
+            self._status_deletes.clear()
+            self._journal_deletes.clear()
             return
         self._ops = _Ops()
+        self._gen += 1
+        gen = self._gen
         partition = self.partition
         statuses = [
             (s.id, partition, s.status, s.modified_at, encode_status(s))
@@ -567,16 +583,28 @@ class PartitionStore:
                 (partition, applied_lsn, outbox_seq),
             )
 
-        self._db.submit_nowait(job)
-        self._evict()
+        self._db.submit_lazy(job, lambda: self._on_commit(gen))
 
-    def _evict(self) -> None:
-        # Completed invocations beyond the cache size are dropped from memory; they were queued
-        # for writing before (flush runs first), and a later read waits for nothing: the writer
-        # is FIFO, and readers only see them after commit, so re-reading may briefly miss a
-        # just-completed one; we therefore keep the newest ones and drop only old entries.
-        while len(self._completed) > _COMPLETED_CACHE:
-            inv, _ = self._completed.popitem(last=False)
+    def _on_commit(self, gen: int) -> None:
+        """Flush ``gen`` is durable: what it wrote may now be read back and dropped from memory."""
+        self._committed_gen = gen
+        for pending in (self._status_deletes, self._journal_deletes):
+            for inv in [i for i, g in pending.items() if g <= gen]:
+                del pending[inv]
+        forgets = self._forgets
+        while forgets and forgets[0][0] <= gen:
+            _, inv = forgets.popleft()
+            s = self._statuses.get(inv)
+            if s is not None and s.status == "completed":
+                self._journals.pop(inv, None)
+                self._indexes.pop(inv, None)
+        # Completed invocations beyond the cache size leave memory once committed.
+        completed = self._completed
+        while len(completed) > _COMPLETED_CACHE:
+            inv, g = next(iter(completed.items()))
+            if g > gen:
+                break
+            del completed[inv]
             s = self._statuses.get(inv)
             if s is not None and s.status == "completed":
                 del self._statuses[inv]

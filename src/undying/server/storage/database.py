@@ -28,6 +28,9 @@ Job = Callable[[sqlite3.Connection], Any]
 
 _MAX_BATCH: Final = 4096
 _STOP: Final = object()
+_KICK: Final = object()
+#: How long a lazy job may wait for a durable one to share its commit.
+LAZY_DELAY: Final = 0.02
 
 
 class Database:
@@ -47,6 +50,8 @@ class Database:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: sqlite3.Connection | None = None
         self._failed: BaseException | None = None
+        self._lazy: queue.SimpleQueue[tuple[Job, Callable[[], None] | None]] = queue.SimpleQueue()
+        self._kick_pending = False
         self.commits = 0
         self.jobs = 0
 
@@ -106,32 +111,69 @@ class Database:
             raise StorageError(f"the storage writer has failed: {self._failed}")
         self._queue.put((job, None))
 
+    def submit_lazy(self, job: Job, on_commit: Callable[[], None] | None = None) -> None:
+        """Queue ``job`` to ride along with the next commit (within :data:`LAZY_DELAY`).
+
+        For writes that need no durability of their own (the state, which the log can
+        rebuild): they share the fsync of the next durable job instead of causing one. Lazy
+        jobs commit in the order they were queued; ``on_commit`` runs on the loop after.
+        """
+        if self._failed is not None:
+            raise StorageError(f"the storage writer has failed: {self._failed}")
+        self._lazy.put((job, on_commit))
+        if not self._kick_pending and self._loop is not None:
+            self._kick_pending = True
+            self._loop.call_later(LAZY_DELAY, self._kick)
+
+    def _kick(self) -> None:
+        self._kick_pending = False
+        if not self._lazy.empty():
+            self._queue.put(_KICK)
+
     def _run(self, conn: sqlite3.Connection) -> None:
         q = self._queue
         while True:
             first = q.get()
             if first is _STOP:
+                self._commit(conn, [])
                 break
-            batch = [first]
+            batch = [] if first is _KICK else [first]
             stop = False
             while len(batch) < _MAX_BATCH:
                 try:
                     item = q.get_nowait()
                 except queue.Empty:
                     break
+                if item is _KICK:
+                    continue
                 if item is _STOP:
                     stop = True
                     break
                 batch.append(item)
             self._commit(conn, batch)
             if stop:
+                self._commit(conn, [])
                 break
         conn.close()
 
+    def _take_lazy(self) -> list[tuple[Job, Callable[[], None] | None]]:
+        out = []
+        while True:
+            try:
+                out.append(self._lazy.get_nowait())
+            except queue.Empty:
+                return out
+
     def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Job, Any]]) -> None:
+        # Lazy jobs first: every lazy job queued before a durable one is in the same commit.
+        lazy = self._take_lazy()
+        if not batch and not lazy:
+            return
         results: list[tuple[Any, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            for job, _ in lazy:
+                job(conn)
             for job, fut in batch:
                 results.append((fut, job(conn), None))
             conn.execute("COMMIT")
@@ -139,15 +181,18 @@ class Database:
             log.exception("group commit failed; retrying its %d jobs one by one", len(batch))
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            for job, _ in lazy:
+                self._commit_one(conn, job, None)
             results = [self._commit_one(conn, job, fut) for job, fut in batch]
-            if all(err is not None for _, _, err in results):
+            if batch and all(err is not None for _, _, err in results):
                 self._failed = e
         self.commits += 1
-        self.jobs += len(batch)
+        self.jobs += len(batch) + len(lazy)
+        callbacks = [cb for _, cb in lazy if cb is not None]
         loop = self._loop
         assert loop is not None
         try:
-            loop.call_soon_threadsafe(_resolve, results)
+            loop.call_soon_threadsafe(_resolve, results, callbacks)
         except RuntimeError:  # the loop is closed (shutdown)
             pass
 
@@ -180,7 +225,14 @@ class Database:
         return self._connect(readonly=True)
 
 
-def _resolve(results: list[tuple[Any, Any, BaseException | None]]) -> None:
+def _resolve(
+    results: list[tuple[Any, Any, BaseException | None]], callbacks: list[Callable[[], None]]
+) -> None:
+    for cb in callbacks:
+        try:
+            cb()
+        except Exception:
+            log.exception("a storage commit callback failed")
     for fut, result, err in results:
         if fut is None:
             continue
