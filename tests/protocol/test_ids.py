@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from undying.errors import InvalidIdError
-from undying.protocol.ids import AwakeableId, DeploymentId, InvocationId
+from undying.protocol.ids import AwakeableId, DeploymentId, InvocationId, new_ulid
 
 
 def test_matches_restate_text_form() -> None:
@@ -34,7 +34,8 @@ def test_deployment_id_round_trip() -> None:
         ("inv_bogus", "unrecognized codec version"),
         ("inv_1abc", "bad length"),
         ("dp_1abc", "bad length"),
-        ("prom_abc", "id doesn't match the expected type"),
+        ("prom_abc", "unrecognized codec version"),
+        ("prom_1abc", "id doesn't match the expected type"),
     ],
 )
 def test_bad_ids_are_rejected_with_a_reason(text: str, reason: str) -> None:
@@ -46,8 +47,14 @@ def test_bad_ids_are_rejected_with_a_reason(text: str, reason: str) -> None:
 
 
 def test_awakeable_rejects_legacy_prefix() -> None:
-    with pytest.raises(InvalidIdError, match="bad awakeable id 'prom_abc'"):
+    with pytest.raises(InvalidIdError, match="bad awakeable id 'prom_abc': unrecognized codec"):
         AwakeableId.parse("prom_abc")
+
+
+def test_ulids_are_26_crockford_characters_in_time_order() -> None:
+    a, b = new_ulid(), new_ulid()
+    assert len(a) == 26 and set(a) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    assert a[:10] <= b[:10]
 
 
 @given(st.integers(0, 2**64 - 1), st.binary(min_size=16, max_size=16))

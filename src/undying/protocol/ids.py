@@ -25,6 +25,7 @@ __all__ = [
     "AwakeableId",
     "DeploymentId",
     "InvocationId",
+    "new_ulid",
     "partition_key_for",
 ]
 
@@ -62,6 +63,19 @@ def _new_uuid() -> bytes:
     return (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
 
 
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ulid() -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, 26 Crockford base32 characters."""
+    n = ((time.time_ns() // 1_000_000) << 80) | int.from_bytes(os.urandom(10), "big")
+    out = []
+    for _ in range(26):
+        n, r = divmod(n, 32)
+        out.append(_CROCKFORD[r])
+    return "".join(reversed(out))
+
+
 def partition_key_for(*parts: str) -> int:
     """The deterministic 64-bit partition key of a keyed target or idempotency id."""
     h = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).digest()
@@ -69,11 +83,14 @@ def partition_key_for(*parts: str) -> int:
 
 
 def _split_prefixed(text: str, prefix: str, kind: str) -> str:
-    if not text.startswith(prefix):
+    """The part after ``{prefix}1``. The codec version is checked before the resource type."""
+    head, sep, body = text.partition("_")
+    if not sep:
         raise InvalidIdError(f"bad {kind} id '{text}': id doesn't match the expected type")
-    body = text[len(prefix) :]
     if not body or body[0] != _CODEC_VERSION:
         raise InvalidIdError(f"bad {kind} id '{text}': unrecognized codec version")
+    if head + "_" != prefix:
+        raise InvalidIdError(f"bad {kind} id '{text}': id doesn't match the expected type")
     return body[1:]
 
 

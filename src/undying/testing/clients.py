@@ -105,6 +105,47 @@ class AdminClient:
             "PATCH", f"{self.base_url}/invocations/{quote(invocation_id)}/kill", timeout=10.0
         )
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> HttpResponse:
+        """Any admin request; ``payload`` (if not ``None``) is sent as JSON."""
+        return request_json(
+            method, self.base_url + path, payload, headers=headers, timeout=self.timeout
+        )
+
+    def invocation_command(self, invocation_id: str, command: str) -> HttpResponse:
+        """``PATCH /invocations/{id}/{command}``: cancel, kill, purge, pause, resume…"""
+        return request(
+            "PATCH",
+            f"{self.base_url}/invocations/{quote(invocation_id, safe='')}/{quote(command)}",
+            timeout=self.timeout,
+        )
+
+    def set_state(
+        self,
+        service: str,
+        object_key: str,
+        new_state: dict[str, bytes],
+        *,
+        version: str | None = None,
+    ) -> HttpResponse:
+        """``POST /services/{service}/state``: replace the whole state of one object key.
+
+        Values are raw bytes (sent as arrays of byte values, as the CLI does).
+        """
+        body: dict[str, Any] = {
+            "object_key": object_key,
+            "new_state": {k: list(v) for k, v in new_state.items()},
+        }
+        if version is not None:
+            body["version"] = version
+        return self.request("POST", f"/services/{quote(service)}/state", body)
+
 
 class IngressClient:
     """The ingress at ``base_url``: call, send, attach."""
@@ -152,6 +193,40 @@ class IngressClient:
             raise UnexpectedResponse(f"POST {path}", resp)
         invocation_id: str = resp.json()["invocationId"]
         return invocation_id
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> HttpResponse:
+        """Any ingress request (``path`` starts with ``/``), sent as given."""
+        return request(
+            method,
+            self.base_url + path,
+            body=body,
+            headers=headers,
+            timeout=timeout or self.timeout,
+        )
+
+    def send_response(
+        self,
+        service: str,
+        handler: str,
+        payload: Any = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        delay: str | None = None,
+    ) -> HttpResponse:
+        """``POST …/send[?delay=…]``; returns the response whatever its status."""
+        path = self._target(service, handler, key) + "/send"
+        if delay is not None:
+            path += f"?delay={quote(delay)}"
+        return self._post(path, payload, None, headers, None)
 
     def attach(self, invocation_id: str, *, timeout: float | None = None) -> HttpResponse:
         """``GET /restate/invocation/{id}/attach``: blocks until the invocation completes."""

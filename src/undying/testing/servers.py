@@ -336,10 +336,19 @@ def create_server(
     *,
     log_dir: Path | None = None,
     max_body_size: int | None = None,
+    restate_config: str = "",
 ) -> Server:
-    """A not yet started server of the given kind (``"undying"`` or ``"restate"``)."""
+    """A not yet started server of the given kind (``"undying"`` or ``"restate"``).
+
+    Args:
+        restate_config: extra TOML for the reference server's configuration file (top-level
+            keys and whole tables, e.g. ``[worker]\ncleanup-interval = "1s"``); undying has no
+            equivalent and ignores it.
+    """
     if target == "undying":
         return UndyingServer(data_dir, log_dir=log_dir, max_body_size=max_body_size)
     if target == "restate":
-        return RestateServer(data_dir, log_dir=log_dir, max_body_size=max_body_size)
+        return RestateServer(
+            data_dir, log_dir=log_dir, max_body_size=max_body_size, extra_config=restate_config
+        )
     raise ValueError(f"`target` must be one of {TARGETS}, got {target!r}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Final
 
 from undying.errors import InvalidIdError
-from undying.protocol.ids import AwakeableId, InvocationId
+from undying.protocol.ids import AwakeableId, InvocationId, new_ulid
 from undying.server.asgi import BodyTooLarge, ClientGone, header, read_body, send_json, send_raw
 from undying.server.http.types import Receive, Scope, Send
 from undying.server.ingress.waiters import Waiters
@@ -179,7 +179,8 @@ class IngressApp:
             return
         if rest and rest[-1] in ("attach", "output") and len(rest) >= 3:
             target = self._attach_target(rest[:-1])
-            await self._attach(target, rest[-1], scope, receive, send)
+            by_key = rest[0] == "invocation" and len(rest) > 3
+            await self._attach(target, rest[-1], scope, receive, send, by_key=by_key)
             return
         raise _Reject(404, "not found")
 
@@ -202,7 +203,14 @@ class IngressApp:
         raise _Reject(404, "not found")
 
     async def _attach(
-        self, target: InvocationId, op: str, scope: Scope, receive: Receive, send: Send
+        self,
+        target: InvocationId,
+        op: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        by_key: bool = False,
     ) -> None:
         if scope["method"] not in ("GET", "POST"):
             raise _Reject(405, f"method {scope['method']} not allowed")
@@ -219,6 +227,19 @@ class IngressApp:
         if response is None:
             return
         if response.kind == "not_found":
+            if by_key and op == "attach":
+                # Restate answers this one from the invocation side, with the derived id.
+                await send_json(
+                    send,
+                    404,
+                    {"code": 404, "message": "not found", "source": "invocation"},
+                    [
+                        ("x-restate-id", str(target)),
+                        ("x-restate-error-source", "invocation"),
+                        *_CORS,
+                    ],
+                )
+                return
             raise _Reject(404, "invocation not found")
         if response.kind == "not_ready":
             raise _Reject(470, "the invocation exists but has not completed yet")
@@ -324,6 +345,9 @@ class IngressApp:
                 raise _Reject(400, str(e)) from None
         idem = header(scope, b"idempotency-key")
         handler_ty = svc.handler_type(handler)
+        if idem is None and handler_ty != "Workflow":
+            # Like Restate, every ingress invocation gets a key (a ULID) it can be found by.
+            idem = new_ulid()
         target = Target(
             svc.name,
             handler.name,
@@ -393,14 +417,21 @@ class IngressApp:
         expected = handler.input.content_type
         actual = header(scope, b"content-type")
         if expected is None:
-            if body:
-                raise _Reject(400, "input validation error: Expected body to be empty")
+            if body or actual is not None:
+                shown = "None" if actual is None else f'Some("{actual}")'
+                raise _Reject(
+                    400,
+                    "input validation error: Expected body and content-type to be empty, "
+                    f"but wasn't with content-type '{shown}'",
+                )
             return
         if not body:
             if handler.input.required:
                 raise _Reject(400, "input validation error: Expected body to be non-empty")
             return
-        if actual is None or not _content_type_matches(expected, actual):
+        if actual is None:
+            raise _Reject(400, "input validation error: Empty content-type")
+        if not _content_type_matches(expected, actual):
             raise _Reject(
                 400,
                 f"input validation error: Content-type '{actual or ''}' does not match "
@@ -430,12 +461,11 @@ class IngressApp:
         if result.value is None:
             status = result.code if 400 <= result.code <= 599 else 500
             headers.append(("x-restate-error-source", "invocation"))
-            await send_json(
-                send,
-                status,
-                {"code": result.code, "message": result.message, "source": "invocation"},
-                headers + _CORS,
-            )
+            body: dict[str, object] = {"code": result.code, "message": result.message}
+            if result.stacktrace:
+                body["stacktrace"] = result.stacktrace
+            body["source"] = "invocation"
+            await send_json(send, status, body, headers + _CORS)
             return
         if handler is None:
             content_type = "application/json"

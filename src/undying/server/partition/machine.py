@@ -317,7 +317,8 @@ class StateMachine:
             s.status = "paused"
             self.actions.append(act.Abort(s.id))
         elif rec.action == "kill":
-            self._complete(s, Result(code=rec.failure.code, message=rec.failure.message))
+            f = rec.failure
+            self._complete(s, Result(code=f.code, message=f.message), stacktrace=f.stacktrace)
             return
         self.touch(s)
 
@@ -339,10 +340,10 @@ class StateMachine:
 
     # ---- completion --------------------------------------------------------------------------
 
-    def _complete(self, s: InvocationStatus, result: Result) -> None:
+    def _complete(self, s: InvocationStatus, result: Result, *, stacktrace: str = "") -> None:
         was_running = s.status in ("invoked", "suspended", "paused")
         s.status = "completed"
-        s.result = result
+        s.result = msgspec.structs.replace(result, stacktrace=stacktrace) if stacktrace else result
         s.completed_at = self.now
         s.waiting_completions = []
         s.waiting_signals = []
@@ -353,6 +354,7 @@ class StateMachine:
         sinks, s.sinks = s.sinks, []
         for sink in sinks:
             self._respond(sink, s, "result")
+        s.result = result  # what is kept has no stack trace
         if was_running:
             self.actions.append(act.Abort(s.id))
         self._release(s)

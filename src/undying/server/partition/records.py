@@ -76,6 +76,8 @@ class Result(_R, frozen=True):
     value: bytes | None = None
     code: int = 0
     message: str = ""
+    #: Only in the answer to those waiting when a failure happens, never stored.
+    stacktrace: str = ""
 
     @property
     def ok(self) -> bool:

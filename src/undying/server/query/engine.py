@@ -82,7 +82,12 @@ class QueryEngine:
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
 
     async def execute(self, sql: str) -> Any:
-        """Run ``sql``; the result as a ``pyarrow.Table``. Raises :class:`QueryError`."""
+        """Run ``sql``; the result as a ``pyarrow.Table``. Raises :class:`QueryError`.
+
+        Read-your-writes: everything answered before the query started is visible to it (the
+        state written back lazily is committed first).
+        """
+        await self._db.barrier()
         schema = self._metadata.schema
         now = self._now_ms()
         return await asyncio.to_thread(self._run, sql, schema, now)

@@ -105,6 +105,12 @@ class Database:
         self._queue.put((job, fut))
         return fut
 
+    async def barrier(self) -> None:
+        """Wait until everything queued so far (lazy jobs included) is committed."""
+        if self._thread is None or self._loop is not asyncio.get_running_loop():
+            return
+        await self.submit(_nothing)
+
     def submit_nowait(self, job: Job) -> None:
         """Queue ``job`` without waiting for it (errors are logged and fail the writer)."""
         if self._failed is not None:
@@ -223,6 +229,10 @@ class Database:
     def new_reader(self) -> sqlite3.Connection:
         """A fresh read-only connection, e.g. for a query running in another thread."""
         return self._connect(readonly=True)
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    """A durable no-op: its commit carries every write queued before it."""
 
 
 def _resolve(
