@@ -16,7 +16,7 @@ from typing import Final
 
 import click
 
-from undying.cli.serve import install_loop
+from undying.cli.serve import install_loop, tune_gc
 from undying.protocol.manifest import Endpoint
 from undying.server.admin.discovery import discover
 from undying.server.schema import register
@@ -66,6 +66,7 @@ async def _run(app_path: Path, data_dir: Path, host: str, ports: tuple[int, int,
         ServerConfig(data_dir=data_dir, host=host, ingress_port=ingress_port, admin_port=admin_port)
     )
     await server.start()
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

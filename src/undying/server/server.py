@@ -69,6 +69,8 @@ class ServerConfig:
     advertised_ingress: str | None = None
     #: Retry policy of handlers whose deployment sets none.
     default_retry: RetryPolicy = DEFAULT_RETRY_POLICY
+    #: How often completed invocations past their retention are looked for.
+    cleanup_interval_s: float = 1.0
 
 
 class Server:
@@ -103,6 +105,7 @@ class Server:
         )
         self._ingress: HttpServer | None = None
         self._admin: HttpServer | None = None
+        self._cleaners: list[asyncio.Task[None]] = []
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -122,6 +125,9 @@ class Server:
             t.start()
         for p in self.partitions:
             await p.start()
+            self._cleaners.append(
+                asyncio.get_running_loop().create_task(p.clean(cfg.cleanup_interval_s))
+            )
         ingress_app = IngressApp(
             self.metadata,
             self.partition_for,
@@ -151,6 +157,9 @@ class Server:
         for srv in (self._ingress, self._admin):
             if srv is not None:
                 await srv.stop(grace=1.0)
+        for c in self._cleaners:
+            c.cancel()
+        await asyncio.gather(*self._cleaners, return_exceptions=True)
         await self.invoker.stop()
         for t in self.timers:
             await t.stop()

@@ -12,6 +12,7 @@ from undying.server.partition.records import (
     End,
     Entries,
     Envelope,
+    Expire,
     FailureInfo,
     IngressSink,
     Invoke,
@@ -242,13 +243,18 @@ def test_retention_keeps_the_result_then_forgets_the_invocation() -> None:
     h = Harness()
     h.apply(invoke(completion_retention_ms=10_000, journal_retention_ms=2_000))
     h.apply(Entries(INV, 1, [output(b"1")]))
-    actions = h.apply(End(INV, 1), at=1_000)
-    armed = {a.key.kind: a.wake_at for a in actions if isinstance(a, act.ArmTimer)}
-    assert armed == {"journal": 3_000, "cleanup": 11_000}
-    h.apply(TimerFired(TimerKey("journal", INV), 3_000), at=3_000)
+    h.apply(End(INV, 1), at=1_000)
+    assert h.store.expired(2_999) == []
+    # The cleaner finds it when the journal expires, then again when the result does.
+    assert h.store.expired(3_000) == [INV]
+    h.apply(Expire([INV]), at=3_000)
     s = h.store.get_status(INV)
     assert s is not None and s.result == Result(value=b"1") and h.store.journal(INV) == []
-    h.apply(TimerFired(TimerKey("cleanup", INV), 11_000), at=11_000)
+    assert h.store.expired(10_999) == []
+    h.apply(Expire([INV]), at=5_000)  # too early: nothing happens
+    assert h.store.get_status(INV) is not None
+    assert h.store.expired(11_000) == [INV]
+    h.apply(Expire([INV]), at=11_000)
     assert h.store.get_status(INV) is None
 
 

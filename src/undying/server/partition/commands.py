@@ -104,7 +104,7 @@ def _get_promise(m: StateMachine, s: InvocationStatus, item: JournalItem) -> Non
         )
         return
     p = Promise() if p is None else p
-    p.waiters = [*p.waiters, (s.id, cid)]
+    p.waiters = (*p.waiters, (s.id, cid))
     m.store.put_promise(*key, p)
 
 
@@ -130,7 +130,7 @@ def _complete_promise(m: StateMachine, s: InvocationStatus, item: JournalItem) -
         result = Result(code=f.code, message=f.message)
     else:
         result = Result(value=cmd.completion_value.content)
-    waiters = p.waiters if p is not None else []
+    waiters = p.waiters if p is not None else ()
     m.store.put_promise(*key, Promise(result=result))
     m.notify(s, MessageType.COMPLETE_PROMISE_COMPLETION, notification(completion_id=cid, void=True))
     for inv, wcid in waiters:

@@ -26,6 +26,7 @@ from undying.server.partition.records import (
     End,
     Entries,
     Envelope,
+    Expire,
     FailureInfo,
     IngressSink,
     InvocationResponse,
@@ -121,9 +122,9 @@ class StateMachine:
         """(Re)start attempts: a new epoch, so effects of older attempts are ignored."""
         s.status = "invoked"
         s.epoch += 1
-        s.waiting_completions = []
-        s.waiting_signals = []
-        s.waiting_named_signals = []
+        s.waiting_completions = ()
+        s.waiting_signals = ()
+        s.waiting_named_signals = ()
         s.retry_count = 0
         s.next_retry_at = None
         if s.running_at is None:
@@ -189,7 +190,7 @@ class StateMachine:
             modified_at=self.now,
             source=rec.source,
             idempotency_key=rec.idempotency_key,
-            sinks=[rec.sink] if rec.sink is not None and rec.mode == "call" else [],
+            sinks=(rec.sink,) if rec.sink is not None and rec.mode == "call" else (),
             completion_retention_ms=rec.completion_retention_ms,
             journal_retention_ms=rec.journal_retention_ms,
             execute_at=rec.execute_at,
@@ -222,7 +223,7 @@ class StateMachine:
             else:
                 self._respond(sink, s, "result", stored=True)
         else:
-            s.sinks = [*s.sinks, sink]
+            s.sinks = (*s.sinks, sink)
             self.touch(s)
 
     def _start(self, s: InvocationStatus) -> None:
@@ -281,9 +282,9 @@ class StateMachine:
         s = self._live(rec.id, rec.epoch)
         if s is None:
             return
-        s.waiting_completions = list(rec.completions)
-        s.waiting_signals = list(rec.signals)
-        s.waiting_named_signals = list(rec.named_signals)
+        s.waiting_completions = tuple(rec.completions)
+        s.waiting_signals = tuple(rec.signals)
+        s.waiting_named_signals = tuple(rec.named_signals)
         if self.store.notifications(s.id).satisfies(s):
             self._run(s)
             return
@@ -345,13 +346,13 @@ class StateMachine:
         s.status = "completed"
         s.result = msgspec.structs.replace(result, stacktrace=stacktrace) if stacktrace else result
         s.completed_at = self.now
-        s.waiting_completions = []
-        s.waiting_signals = []
-        s.waiting_named_signals = []
+        s.waiting_completions = ()
+        s.waiting_signals = ()
+        s.waiting_named_signals = ()
         s.retry_count = 0
         s.last_failure = None
         s.next_retry_at = None
-        sinks, s.sinks = s.sinks, []
+        sinks, s.sinks = s.sinks, ()
         for sink in sinks:
             self._respond(sink, s, "result")
         s.result = result  # what is kept has no stack trace
@@ -359,25 +360,16 @@ class StateMachine:
             self.actions.append(act.Abort(s.id))
         self._release(s)
         # The result is kept for the completion retention; the journal for the journal
-        # retention, but never longer than the result.
-        retention = s.completion_retention_ms
-        if retention == 0:
+        # retention, but never longer than the result. The cleaner finds them when they expire.
+        if s.completion_retention_ms == 0:
             self._purge(s)
             return
-        journal_retention = min(s.journal_retention_ms, retention)
-        if journal_retention == 0:
+        if min(s.journal_retention_ms, s.completion_retention_ms) == 0:
             self.store.delete_journal(s.id)
             s.journal_size = 0
         else:
             self.store.forget_journal(s.id)
-            if journal_retention < retention:
-                self._arm(TimerKey("journal", s.id), self.now + journal_retention)
-        self._arm(TimerKey("cleanup", s.id), self.now + retention)
         self.touch(s)
-
-    def _arm(self, key: TimerKey, wake_at: int) -> None:
-        self.store.add_timer(key, wake_at)
-        self.actions.append(act.ArmTimer(key, wake_at))
 
     def _release(self, s: InvocationStatus) -> None:
         """Free the key's exclusive lock held by ``s`` and start the next queued invocation."""
@@ -420,14 +412,6 @@ class StateMachine:
         elif key.kind == "invoke":
             if s.status == "scheduled":
                 self._start(s)
-        elif key.kind == "cleanup":
-            if s.status == "completed":
-                self._purge(s)
-        elif key.kind == "journal":
-            if s.status == "completed":
-                self.store.delete_journal(s.id)
-                s.journal_size = 0
-                self.touch(s)
 
     # ---- messages from other invocations --------------------------------------------------------
 
@@ -468,8 +452,20 @@ class StateMachine:
         elif rec.kind == "output":
             self._respond(rec.sink, s, "not_ready")
         else:
-            s.sinks = [*s.sinks, rec.sink]
+            s.sinks = (*s.sinks, rec.sink)
             self.touch(s)
+
+    def _on_expire(self, rec: Expire) -> None:
+        for inv in rec.ids:
+            s = self.store.get_status(inv)
+            if s is None or s.status != "completed" or s.completed_at is None:
+                continue
+            if s.completed_at + s.completion_retention_ms <= self.now:
+                self._purge(s)
+            elif s.journal_size and s.completed_at + s.journal_retention_ms <= self.now:
+                self.store.delete_journal(s.id)
+                s.journal_size = 0
+                self.touch(s)
 
     def _on_truncate(self, rec: TruncateOutbox) -> None:
         self.store.outbox_truncate(rec.seq)
@@ -493,8 +489,6 @@ class StateMachine:
             self._on_signal(Signal(rec.id, index=_CANCEL))
         elif rec.command == "purge":
             if s.status == "completed":
-                self.store.remove_timer(TimerKey("cleanup", s.id))
-                self.store.remove_timer(TimerKey("journal", s.id))
                 self._purge(s)
         elif rec.command == "pause":
             if s.status in ("invoked", "suspended"):
@@ -541,4 +535,5 @@ _HANDLERS: Final[dict[type, Callable[[StateMachine, Any], None]]] = {
     AttachRequest: StateMachine._on_attach,
     TruncateOutbox: StateMachine._on_truncate,
     PatchState: StateMachine._on_patch_state,
+    Expire: StateMachine._on_expire,
 }

@@ -18,6 +18,7 @@ from undying.server.partition.records import (
     Body,
     Dedup,
     Envelope,
+    Expire,
     decode_envelope,
     encode_envelope,
 )
@@ -138,6 +139,17 @@ class PartitionProcessor:
         for f in resolved:
             if not f.done():
                 f.set_result(None)
+
+    async def clean(self, interval_s: float) -> None:
+        """Forever: every ``interval_s``, expire completed invocations past their retention."""
+        while True:
+            await self._clock.sleep(interval_s)
+            try:
+                ids = self.store.expired(self._clock.now_ms())
+                if ids:
+                    await self.propose(Expire(ids))
+            except Exception:
+                log.exception("partition %d: cleaning expired invocations failed", self.partition)
 
     async def _trim(self, lsn: int) -> None:
         try:

@@ -23,6 +23,7 @@ __all__ = [
     "End",
     "Entries",
     "Envelope",
+    "Expire",
     "FailureInfo",
     "IngressSink",
     "InvocationResponse",
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 
-class _R(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
+class _R(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True, gc=False):
     pass
 
 
@@ -216,7 +217,7 @@ class AttemptFailed(_R, frozen=True, tag="failed"):
 class TimerKey(_R, frozen=True):
     """What a timer does when it fires."""
 
-    kind: Literal["sleep", "invoke", "cleanup", "journal"]
+    kind: Literal["sleep", "invoke"]
     id: bytes
     completion_id: int = 0
 
@@ -266,6 +267,12 @@ class AttachRequest(_R, frozen=True, tag="attach"):
     sink: Sink
 
 
+class Expire(_R, frozen=True, tag="expire"):
+    """Forget completed invocations whose retention ran out (the cleaner found them)."""
+
+    ids: list[bytes]
+
+
 class TruncateOutbox(_R, frozen=True, tag="truncate"):
     """Messages of this partition's outbox up to ``seq`` were delivered."""
 
@@ -294,6 +301,7 @@ Body = (
     | AttachRequest
     | TruncateOutbox
     | PatchState
+    | Expire
 )
 
 

@@ -25,7 +25,7 @@ __all__ = [
 Status = Literal["scheduled", "inboxed", "invoked", "suspended", "paused", "completed"]
 
 
-class InvocationStatus(msgspec.Struct, array_like=True, omit_defaults=True):
+class InvocationStatus(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
     """Everything known about one invocation except its journal."""
 
     id: bytes
@@ -35,16 +35,16 @@ class InvocationStatus(msgspec.Struct, array_like=True, omit_defaults=True):
     modified_at: int
     source: Source = Source()
     idempotency_key: str | None = None
-    sinks: list[Sink] = []
+    sinks: tuple[Sink, ...] = ()
     epoch: int = 0
     deployment_id: str | None = None
     protocol_version: int | None = None
     server: str | None = None
     journal_size: int = 0
     commands: int = 0
-    waiting_completions: list[int] = []
-    waiting_signals: list[int] = []
-    waiting_named_signals: list[str] = []
+    waiting_completions: tuple[int, ...] = ()
+    waiting_signals: tuple[int, ...] = ()
+    waiting_named_signals: tuple[str, ...] = ()
     result: Result | None = None
     execute_at: int | None = None
     inboxed_at: int | None = None
@@ -59,18 +59,18 @@ class InvocationStatus(msgspec.Struct, array_like=True, omit_defaults=True):
     events: int = 0
 
 
-class Promise(msgspec.Struct, array_like=True, omit_defaults=True):
+class Promise(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
     """A workflow's durable promise: its outcome once completed, and who waits for it."""
 
     result: Result | None = None
-    waiters: list[tuple[bytes, int]] = []
+    waiters: tuple[tuple[bytes, int], ...] = ()
 
     @property
     def completed(self) -> bool:
         return self.result is not None
 
 
-class JournalEntry(msgspec.Struct, array_like=True, frozen=True):
+class JournalEntry(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """One journal entry: the message type code, its protobuf payload and when it was stored."""
 
     type: int

@@ -37,9 +37,12 @@ CREATE TABLE IF NOT EXISTS inv_status (
     partition INTEGER NOT NULL,
     status TEXT NOT NULL,
     modified_at INTEGER NOT NULL,
+    expires_at INTEGER,
     data BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS inv_status_by_status ON inv_status (partition, status);
+CREATE INDEX IF NOT EXISTS inv_status_by_expiry ON inv_status (partition, expires_at)
+    WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS journal (
     id BLOB NOT NULL,
     idx INTEGER NOT NULL,
@@ -113,7 +116,7 @@ CREATE TABLE IF NOT EXISTS promises (
 ) WITHOUT ROWID;
 """
 
-_COMPLETED_CACHE: Final = 20_000
+_COMPLETED_CACHE: Final = 2_000
 _OUTBOX_ENC: Final = msgspec.msgpack.Encoder()
 _OUTBOX_DEC: Final = msgspec.msgpack.Decoder(OutboxEntry)
 
@@ -367,6 +370,18 @@ class PartitionStore:
         )
         return True
 
+    def expired(self, now: int, limit: int = 1000) -> list[bytes]:
+        """Completed invocations whose retention (of the result or the journal) ran out."""
+        if self._db is None:
+            return [
+                s.id for s in self._statuses.values() if (e := _expiry(s)) is not None and e <= now
+            ][:limit]
+        rows = self._db.reader.execute(
+            "SELECT id FROM inv_status WHERE partition = ? AND expires_at <= ? LIMIT ?",
+            (self.partition, now, limit),
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
     def timers(self) -> list[tuple[TimerKey, int]]:
         return list(self._timers.values())
 
@@ -542,7 +557,7 @@ class PartitionStore:
         gen = self._gen
         partition = self.partition
         statuses = [
-            (s.id, partition, s.status, s.modified_at, encode_status(s))
+            (s.id, partition, s.status, s.modified_at, _expiry(s), encode_status(s))
             for s in ops.statuses.values()
         ]
         deleted = [(d,) for d in ops.deleted]
@@ -552,8 +567,9 @@ class PartitionStore:
         def job(conn: sqlite3.Connection) -> None:
             if statuses:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO inv_status (id, partition, status, modified_at, data) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO inv_status "
+                    "(id, partition, status, modified_at, expires_at, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     statuses,
                 )
             if deleted:
@@ -612,11 +628,21 @@ class PartitionStore:
             self._indexes.pop(inv, None)
 
 
+def _expiry(s: InvocationStatus) -> int | None:
+    """When the cleaner must next look at a completed invocation (journal or result expiry)."""
+    if s.status != "completed" or s.completed_at is None:
+        return None
+    expiry = s.completed_at + s.completion_retention_ms
+    if s.journal_size and s.journal_retention_ms < s.completion_retention_ms:
+        expiry = s.completed_at + s.journal_retention_ms
+    return expiry
+
+
 def _encode_timer(key: TimerKey) -> bytes:
-    kind = {"sleep": b"s", "invoke": b"i", "cleanup": b"c", "journal": b"j"}[key.kind]
+    kind = {"sleep": b"s", "invoke": b"i"}[key.kind]
     return kind + key.id + key.completion_id.to_bytes(4, "big")
 
 
 def _decode_timer(raw: bytes) -> TimerKey:
-    kind = {b"s": "sleep", b"i": "invoke", b"c": "cleanup", b"j": "journal"}[raw[:1]]
+    kind = {b"s": "sleep", b"i": "invoke"}[raw[:1]]
     return TimerKey(kind, raw[1:25], int.from_bytes(raw[25:29], "big"))  # type: ignore[arg-type]
