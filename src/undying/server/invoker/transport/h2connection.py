@@ -43,8 +43,11 @@ class H2Settings:
     """The same for all streams of a connection together."""
     max_frame_size: int = 16 * 1024
     """Largest DATA frame accepted (the peer's own setting caps what we send)."""
-    max_concurrent_streams: int | None = None
-    """Cap on streams per connection, on top of the peer's ``MAX_CONCURRENT_STREAMS``."""
+    max_concurrent_streams: int | None = 128
+    """Cap on streams per connection, on top of the peer's ``MAX_CONCURRENT_STREAMS``.
+
+    Some servers advertise no limit but reset streams past their memory budget (Node's http2
+    keeps 10 MB per session); like Restate, open another connection after 128."""
     keepalive_interval: float | None = 40.0
     """Send a PING after this long without a frame while streams are open; ``None``: never."""
     keepalive_timeout: float = 20.0
