@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from undying.errors import DeploymentError
 from undying.protocol import manifest as mf
 from undying.protocol.framing import Frame, FrameDecoder, encode_message
 from undying.protocol.messages import MessageType, pb
 from undying.server.clock import VirtualClock
-from undying.server.invoker.invoker import Invoker
+from undying.server.invoker.invoker import Invoker, InvokerOptions
 from undying.server.invoker.streams import AttemptStream
 from undying.server.log import Bifrost, MemoryLoglet
 from undying.server.partition import actions as act
@@ -19,7 +21,7 @@ from undying.server.partition.processor import PartitionProcessor
 from undying.server.partition.records import IngressSink, Invoke, Target
 from undying.server.partition.state import InvocationStatus
 from undying.server.partition.store import PartitionStore
-from undying.server.schema import DeploymentInfo, Schema, register
+from undying.server.schema import DEFAULT_RETRY_POLICY, DeploymentInfo, Schema, register
 
 INV = bytes(range(24))
 
@@ -136,11 +138,17 @@ def schema(**service_settings: object) -> Schema:
 
 
 class World:
-    def __init__(self, behaviours: list[Behaviour], **service_settings: object) -> None:
+    def __init__(
+        self,
+        behaviours: list[Behaviour],
+        *,
+        options: InvokerOptions | None = None,
+        **service_settings: object,
+    ) -> None:
         self.clock = VirtualClock(start_ms=1_000_000)
         self.connector = ScriptedConnector(behaviours, self.clock)
         self.schema = schema(**service_settings)
-        self.invoker = Invoker(self.connector, lambda: self.schema, self.clock)
+        self.invoker = Invoker(self.connector, lambda: self.schema, self.clock, options)
         self.responses: list[act.Respond] = []
         self.processor = PartitionProcessor(
             0,
@@ -307,3 +315,43 @@ def test_a_protocol_violation_fails_the_attempt() -> None:
 
     w = asyncio.run(main())
     assert len(w.connector.starts) == 2
+
+
+def test_the_server_default_policy_applies_when_the_deployment_sets_none() -> None:
+    policy = msgspec.structs.replace(
+        DEFAULT_RETRY_POLICY, max_attempts=2, on_max_attempts="Kill", initial_interval_ms=50
+    )
+
+    async def main() -> World:
+        w = World(
+            [lambda f: error(code=502, message="bad")], options=InvokerOptions(default_retry=policy)
+        )
+        await w.invoke()
+        await w.run_until(lambda: bool(w.responses))
+        await w.invoker.stop()
+        return w
+
+    w = asyncio.run(main())
+    (t1, _), (t2, _) = w.connector.starts
+    assert 50 <= t2 - t1 <= 65
+    result = w.responses[0].result
+    assert result is not None and result.code == 502
+
+
+def test_the_deployment_policy_wins_over_the_server_default() -> None:
+    policy = msgspec.structs.replace(DEFAULT_RETRY_POLICY, max_attempts=2, on_max_attempts="Kill")
+
+    async def main() -> World:
+        w = World(
+            [lambda f: error()],
+            options=InvokerOptions(default_retry=policy),
+            retry_policy_max_attempts=3,
+            retry_policy_on_max_attempts="PAUSE",
+        )
+        await w.invoke()
+        await w.run_until(lambda: w.status().status == "paused")
+        await w.invoker.stop()
+        return w
+
+    w = asyncio.run(main())
+    assert len(w.connector.starts) == 3
