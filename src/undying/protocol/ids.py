@@ -63,17 +63,16 @@ def _new_uuid() -> bytes:
     return (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
 
 
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD: Final = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
 
 
 def new_ulid() -> str:
-    """A ULID: 48-bit millisecond time + 80 random bits, 26 Crockford base32 characters."""
-    n = ((time.time_ns() // 1_000_000) << 80) | int.from_bytes(os.urandom(10), "big")
-    out = []
-    for _ in range(26):
-        n, r = divmod(n, 32)
-        out.append(_CROCKFORD[r])
-    return "".join(reversed(out))
+    """A ULID-like key: 48-bit millisecond time + 80 random bits, 26 Crockford base32
+    characters, sorting by time."""
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
+    return base64.b32encode(raw)[:26].translate(_TO_CROCKFORD).decode()
 
 
 def partition_key_for(*parts: str) -> int:
