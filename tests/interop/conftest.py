@@ -5,53 +5,19 @@ finalizer kills whatever is left.
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from undying.testing import RestateCli, Server, kill_all
-from undying.testing.processes import live_processes
+from undying.testing import RestateCli, Server
 
 # The suite's helper module sits next to this file; make it importable whatever pytest's
 # --import-mode is (test modules import it too).
 sys.path.insert(0, str(Path(__file__).parent))
 
 from interop_support import AppFactory, ServerFactory, cli_for
-
-
-@pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest) -> str:
-    value: str = request.config.getoption("--target")
-    return value
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _kill_leftover_processes() -> Iterator[None]:
-    """Safety net: kill every process the harness started, even after failed finalizers.
-
-    SIGTERM (e.g. from ``timeout``) is turned into KeyboardInterrupt so that the finalizers
-    and the harness's atexit hook run instead of leaving servers behind.
-    """
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        kill_all()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """On failure, attach the recent output of every process still alive."""
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed:
-        tails = [proc.tail(25) for proc in live_processes()]
-        if tails:
-            report.sections.append(("interop process logs", "\n\n".join(tails)))
 
 
 @pytest.fixture(scope="module")

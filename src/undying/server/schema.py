@@ -7,7 +7,7 @@ admin API persists it and renders it in Restate's JSON shapes. Nothing here does
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal, TypeVar
 
 import msgspec
 
@@ -139,58 +139,55 @@ class ServiceInfo(msgspec.Struct, frozen=True):
     ) -> RetryPolicy:
         """The handler's policy: handler settings, else service settings, else ``defaults``."""
         d = defaults or DEFAULT_RETRY_POLICY
-
-        def pick(h: Any, s: Any, fallback: Any) -> Any:
-            return h if h is not None else (s if s is not None else fallback)
-
         return RetryPolicy(
-            initial_interval_ms=pick(
+            initial_interval_ms=_first(
                 handler.retry_initial_interval_ms,
                 self.retry_initial_interval_ms,
-                d.initial_interval_ms,
+                default=d.initial_interval_ms,
             ),
-            factor=pick(handler.retry_factor, self.retry_factor, d.factor),
-            max_interval_ms=pick(
-                handler.retry_max_interval_ms, self.retry_max_interval_ms, d.max_interval_ms
+            factor=_first(handler.retry_factor, self.retry_factor, default=d.factor),
+            max_interval_ms=_first(
+                handler.retry_max_interval_ms, self.retry_max_interval_ms, default=d.max_interval_ms
             ),
-            max_attempts=pick(handler.retry_max_attempts, self.retry_max_attempts, d.max_attempts),
-            on_max_attempts=pick(
-                handler.retry_on_max_attempts, self.retry_on_max_attempts, d.on_max_attempts
+            max_attempts=_first(
+                handler.retry_max_attempts, self.retry_max_attempts, default=d.max_attempts
+            ),
+            on_max_attempts=_first(
+                handler.retry_on_max_attempts, self.retry_on_max_attempts, default=d.on_max_attempts
             ),
         )
 
     def effective_inactivity_timeout_ms(self, handler: HandlerInfo) -> int:
-        if handler.inactivity_timeout_ms is not None:
-            return handler.inactivity_timeout_ms
-        if self.inactivity_timeout_ms is not None:
-            return self.inactivity_timeout_ms
-        return DEFAULTS.inactivity_timeout_ms
+        return _first(
+            handler.inactivity_timeout_ms,
+            self.inactivity_timeout_ms,
+            default=DEFAULTS.inactivity_timeout_ms,
+        )
 
     def effective_abort_timeout_ms(self, handler: HandlerInfo) -> int:
-        if handler.abort_timeout_ms is not None:
-            return handler.abort_timeout_ms
-        if self.abort_timeout_ms is not None:
-            return self.abort_timeout_ms
-        return DEFAULTS.abort_timeout_ms
+        return _first(
+            handler.abort_timeout_ms, self.abort_timeout_ms, default=DEFAULTS.abort_timeout_ms
+        )
 
     def effective_journal_retention_ms(self, handler: HandlerInfo) -> int:
-        if handler.journal_retention_ms is not None:
-            return handler.journal_retention_ms
-        if self.journal_retention_ms is not None:
-            return self.journal_retention_ms
-        return DEFAULTS.journal_retention_ms
+        return _first(
+            handler.journal_retention_ms,
+            self.journal_retention_ms,
+            default=DEFAULTS.journal_retention_ms,
+        )
 
     def completion_retention_ms(self, handler: HandlerInfo) -> int:
         """How long a completed invocation's result is kept (idempotency/workflow retention)."""
         if self.handler_type(handler) == "Workflow":
-            if handler.workflow_completion_retention_ms is not None:
-                return handler.workflow_completion_retention_ms
-            return DEFAULTS.workflow_completion_retention_ms
-        if handler.idempotency_retention_ms is not None:
-            return handler.idempotency_retention_ms
-        if self.idempotency_retention_ms is not None:
-            return self.idempotency_retention_ms
-        return DEFAULTS.idempotency_retention_ms
+            return _first(
+                handler.workflow_completion_retention_ms,
+                default=DEFAULTS.workflow_completion_retention_ms,
+            )
+        return _first(
+            handler.idempotency_retention_ms,
+            self.idempotency_retention_ms,
+            default=DEFAULTS.idempotency_retention_ms,
+        )
 
     def lazy_state(self, handler: HandlerInfo) -> bool:
         if handler.enable_lazy_state is not None:
@@ -251,6 +248,17 @@ class RegistrationOutcome:
     schema: Schema
     deployment: DeploymentInfo
     already_exists: bool
+
+
+_T = TypeVar("_T")
+
+
+def _first(*values: _T | None, default: _T) -> _T:
+    """The first value that is not None, else ``default``."""
+    for v in values:
+        if v is not None:
+            return v
+    return default
 
 
 def _normalize_uri(uri: str) -> str:
