@@ -9,6 +9,9 @@ numbers are bounded by the server: hypercorn is pure Python). Measured:
 - pipelined on one stream: a writer sends chunks back to back while a reader takes the echoes;
 - ping-pong on many streams of one connection at once (aggregate round trips per second);
 - new streams: open, one round trip, half-close, read to the end (a short invocation).
+
+Every line also shows the client's CPU time per operation (``cpu``: user + system time of this
+process, which runs only the client; the server's CPU is not counted).
 """
 
 from __future__ import annotations
@@ -81,28 +84,36 @@ async def read_exactly(stream: H2Stream, size: int) -> None:
         got += len(chunk)
 
 
+def cpu_per_op(cpu_start: float, ops: int) -> str:
+    """The client's CPU time per operation since ``cpu_start`` (``time.process_time()``)."""
+    return f"cpu {(time.process_time() - cpu_start) / ops * 1e6:6.1f} µs/op"
+
+
 async def round_trips(client: H2Client, endpoint: Endpoint, size: int, count: int) -> str:
     payload = b"x" * size
     stream = await client.open_stream(endpoint, "/invoke/Bench/rtt", [])
     samples = []
+    cpu = time.process_time()
     for _ in range(count):
         start = time.perf_counter()
         await stream.send(payload)
         await read_exactly(stream, size)
         samples.append(time.perf_counter() - start)
+    usage = cpu_per_op(cpu, count)
     await stream.end()
     await stream.receive()
     samples.sort()
     p50 = samples[len(samples) // 2] * 1e6
     p99 = samples[int(len(samples) * 0.99)] * 1e6
     mean = statistics.fmean(samples) * 1e6
-    return f"{size:>6} B  mean {mean:7.0f} µs  p50 {p50:7.0f} µs  p99 {p99:7.0f} µs"
+    return f"{size:>6} B  mean {mean:7.0f} µs  p50 {p50:7.0f} µs  p99 {p99:7.0f} µs  {usage}"
 
 
 async def pipelined(client: H2Client, endpoint: Endpoint, size: int, count: int) -> str:
     payload = b"x" * size
     stream = await client.open_stream(endpoint, "/invoke/Bench/pipe", [])
     start = time.perf_counter()
+    cpu = time.process_time()
 
     async def write() -> None:
         for _ in range(count):
@@ -115,9 +126,10 @@ async def pipelined(client: H2Client, endpoint: Endpoint, size: int, count: int)
         total += len(chunk)
     await writer
     elapsed = time.perf_counter() - start
+    usage = cpu_per_op(cpu, count)
     assert total == size * count
     rate = count / elapsed
-    return f"{size:>6} B  {rate:9.0f} msg/s  {total / elapsed / 1e6:7.1f} MB/s"
+    return f"{size:>6} B  {rate:9.0f} msg/s  {total / elapsed / 1e6:7.1f} MB/s  {usage}"
 
 
 async def many_streams(client: H2Client, endpoint: Endpoint, streams: int, rounds: int) -> str:
@@ -132,9 +144,11 @@ async def many_streams(client: H2Client, endpoint: Endpoint, streams: int, round
         await stream.receive()
 
     start = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*(ping_pong(s) for s in opened))
     elapsed = time.perf_counter() - start
-    return f"{streams:>4} streams  {streams * rounds / elapsed:9.0f} round trips/s"
+    usage = cpu_per_op(cpu, streams * rounds)
+    return f"{streams:>4} streams  {streams * rounds / elapsed:9.0f} round trips/s  {usage}"
 
 
 async def new_streams(client: H2Client, endpoint: Endpoint, concurrency: int, total: int) -> str:
@@ -152,9 +166,11 @@ async def new_streams(client: H2Client, endpoint: Endpoint, concurrency: int, to
                 await stream.receive()
 
     start = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    return f"{concurrency:>4} at once  {total / elapsed:9.0f} streams/s"
+    usage = cpu_per_op(cpu, total)
+    return f"{concurrency:>4} at once  {total / elapsed:9.0f} streams/s  {usage}"
 
 
 async def main(endpoint: Endpoint, quick: bool) -> None:

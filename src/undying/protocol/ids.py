@@ -13,6 +13,7 @@ width, over the number whose little-endian bytes are the big-endian bytes of the
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import time
@@ -56,6 +57,17 @@ def _b62_decode(text: str, size: int) -> bytes:
     if n >> (8 * size):
         raise InvalidIdError("base62 value out of range")
     return n.to_bytes(size, "little")
+
+
+@functools.lru_cache(maxsize=8192)
+def _invocation_text(partition_key: int, uuid: bytes) -> str:
+    # Cached: an invocation's id is printed several times while it runs.
+    return (
+        "inv_"
+        + _CODEC_VERSION
+        + _b62_encode(partition_key.to_bytes(8, "big"), 11)
+        + _b62_encode(uuid, 22)
+    )
 
 
 def _new_uuid() -> bytes:
@@ -138,12 +150,7 @@ class InvocationId:
         return self.partition_key.to_bytes(8, "big") + self.uuid
 
     def __str__(self) -> str:
-        return (
-            "inv_"
-            + _CODEC_VERSION
-            + _b62_encode(self.partition_key.to_bytes(8, "big"), 11)
-            + _b62_encode(self.uuid, 22)
-        )
+        return _invocation_text(self.partition_key, self.uuid)
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,7 +345,8 @@ class IngressApp:
                 raise _Reject(400, str(e)) from None
         idem = header(scope, b"idempotency-key")
         handler_ty = svc.handler_type(handler)
-        if idem is None and handler_ty != "Workflow":
+        fresh = idem is None and handler_ty != "Workflow"
+        if fresh:
             # Like Restate, every ingress invocation gets a key (a ULID) it can be found by.
             idem = new_ulid()
         target = Target(
@@ -385,6 +386,7 @@ class IngressApp:
             completion_retention_ms=svc.completion_retention_ms(handler),
             journal_retention_ms=svc.effective_journal_retention_ms(handler),
             mode="send" if is_send else "call",
+            fresh=fresh,
         )
         inv_text = str(inv)
         waiter = self._waiters.register(request_id)

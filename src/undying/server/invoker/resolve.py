@@ -145,5 +145,6 @@ def _call(schema: Schema, msg_type: int, payload: bytes) -> JournalItem:
             completion_retention_ms=svc.completion_retention_ms(handler),
             journal_retention_ms=svc.effective_journal_retention_ms(handler),
             idempotency_key=idem,
+            fresh=idem is None and handler_ty != "Workflow",
         ),
     )

@@ -181,6 +181,7 @@ def _call(m: StateMachine, s: InvocationStatus, item: JournalItem) -> None:
             completion_retention_ms=resolved.completion_retention_ms,
             journal_retention_ms=resolved.journal_retention_ms,
             mode="send" if one_way else "call",
+            fresh=resolved.fresh,
         ),
     )
 

@@ -178,7 +178,7 @@ class StateMachine:
     # ---- invoke ------------------------------------------------------------------------------
 
     def _on_invoke(self, rec: Invoke) -> None:
-        existing = self.store.get_status(rec.id)
+        existing = self.store.get_status(rec.id, cached_only=rec.fresh)
         if existing is not None:
             self._on_duplicate(rec, existing)
             return

@@ -143,6 +143,8 @@ class Invoke(_R, frozen=True, tag="invoke"):
     journal_retention_ms: int = 86_400_000
     #: "call" answers the sink with the result; "send" only acknowledges acceptance.
     mode: Literal["call", "send"] = "call"
+    #: The id was just made up (random): no earlier invocation can have it, skip the lookup.
+    fresh: bool = False
 
 
 class ResolvedCall(_R, frozen=True):
@@ -153,6 +155,7 @@ class ResolvedCall(_R, frozen=True):
     completion_retention_ms: int
     journal_retention_ms: int
     idempotency_key: str | None = None
+    fresh: bool = False
 
 
 class JournalItem(_R, frozen=True):

@@ -220,11 +220,12 @@ class PartitionStore:
 
     # ---- invocation status ----------------------------------------------------------------
 
-    def get_status(self, inv: bytes) -> InvocationStatus | None:
+    def get_status(self, inv: bytes, *, cached_only: bool = False) -> InvocationStatus | None:
+        """The status of ``inv``; ``cached_only`` skips the database (for ids known to be new)."""
         s = self._statuses.get(inv)
         if s is not None:
             return s
-        if self._db is None or inv in self._status_deletes:
+        if cached_only or self._db is None or inv in self._status_deletes:
             return None
         row = self._db.reader.execute("SELECT data FROM inv_status WHERE id = ?", (inv,)).fetchone()
         if row is None:
