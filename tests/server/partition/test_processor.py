@@ -122,3 +122,20 @@ def test_proposals_apply_in_log_order() -> None:
         return order
 
     assert asyncio.run(main()) == list(range(20))
+
+
+def test_cold_state_and_completed_invocations_leave_memory_and_come_back(tmp_path: Path) -> None:
+    async def main() -> None:
+        db = Database(tmp_path / "db.sqlite")
+        db.open(LOG_SCHEMA + STORE_SCHEMA)
+        store = PartitionStore(0, db, state_cache=2, completed_cache=1)
+        for i in range(4):
+            store.set_state("Counter", f"k{i}", b"count", str(i).encode())
+        store.flush(1)
+        await db.barrier()
+        assert len(store._state) <= 2
+        for i in range(4):
+            assert store.state("Counter", f"k{i}") == {b"count": str(i).encode()}
+        await db.close()
+
+    asyncio.run(main())

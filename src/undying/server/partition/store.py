@@ -117,6 +117,7 @@ CREATE TABLE IF NOT EXISTS promises (
 """
 
 _COMPLETED_CACHE: Final = 2_000
+_STATE_CACHE: Final = 10_000
 _OUTBOX_ENC: Final = msgspec.msgpack.Encoder()
 _OUTBOX_DEC: Final = msgspec.msgpack.Decoder(OutboxEntry)
 
@@ -150,14 +151,26 @@ class _Ops:
 class PartitionStore:
     """State of one partition. ``db=None`` keeps everything in memory."""
 
-    def __init__(self, partition: int, db: Database | None = None) -> None:
+    def __init__(
+        self,
+        partition: int,
+        db: Database | None = None,
+        *,
+        state_cache: int = _STATE_CACHE,
+        completed_cache: int = _COMPLETED_CACHE,
+    ) -> None:
         self.partition = partition
+        self._state_cache = state_cache
+        self._completed_cache = completed_cache
         self._db = db
         self._statuses: dict[bytes, InvocationStatus] = {}
         self._completed: OrderedDict[bytes, int] = OrderedDict()
         self._journals: dict[bytes, list[JournalEntry]] = {}
         self._indexes: dict[bytes, NotificationIndex] = {}
         self._state: dict[ObjKey, dict[bytes, bytes]] = {}
+        # Object keys by last use, with the flush that carries their last change: a key's
+        # state leaves memory when it is among the least recently used and is committed.
+        self._state_touched: OrderedDict[ObjKey, int] = OrderedDict()
         self._locks: dict[ObjKey, bytes] = {}
         self._inbox: dict[ObjKey, deque[tuple[int, bytes]]] = {}
         self._inbox_seq = 0
@@ -318,6 +331,10 @@ class PartitionStore:
     def state(self, service: str, key: str) -> dict[bytes, bytes]:
         """The state of one object/workflow key (read-only view; mutate with the methods)."""
         obj = (service, key)
+        touched = self._state_touched
+        if obj in touched:
+            touched.move_to_end(obj)
+        touched[obj] = self._gen + 1
         st = self._state.get(obj)
         if st is None:
             st = {}
@@ -615,9 +632,16 @@ class PartitionStore:
             if s is not None and s.status == "completed":
                 self._journals.pop(inv, None)
                 self._indexes.pop(inv, None)
+        touched = self._state_touched
+        while len(touched) > self._state_cache:
+            obj, g = next(iter(touched.items()))
+            if g > gen:
+                break
+            del touched[obj]
+            self._state.pop(obj, None)
         # Completed invocations beyond the cache size leave memory once committed.
         completed = self._completed
-        while len(completed) > _COMPLETED_CACHE:
+        while len(completed) > self._completed_cache:
             inv, g = next(iter(completed.items()))
             if g > gen:
                 break
