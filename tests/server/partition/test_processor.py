@@ -124,7 +124,7 @@ def test_proposals_apply_in_log_order() -> None:
     assert asyncio.run(main()) == list(range(20))
 
 
-def test_cold_state_and_completed_invocations_leave_memory_and_come_back(tmp_path: Path) -> None:
+def test_cold_object_state_leaves_memory_and_comes_back(tmp_path: Path) -> None:
     async def main() -> None:
         db = Database(tmp_path / "db.sqlite")
         db.open(LOG_SCHEMA + STORE_SCHEMA)
