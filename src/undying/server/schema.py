@@ -351,7 +351,12 @@ def register(
     dep_id = existing.id if existing is not None and force else str(DeploymentId.new())
     draft = {s.name: _service_from_manifest(s, dep_id, 0) for s in endpoint.services}
     if existing is not None:
-        if _same_services(existing.services, draft) and not force:
+        unchanged = (
+            _same_services(existing.services, draft)
+            and existing.use_http_11 == use_http_11
+            and existing.additional_headers == additional_headers
+        )
+        if unchanged:
             return RegistrationOutcome(schema, existing, already_exists=True)
         if not force:
             raise RegistrationConflict(
