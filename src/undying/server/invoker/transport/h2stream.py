@@ -12,25 +12,18 @@ from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import h2.exceptions
-from h2.errors import ErrorCodes
-
 from undying.errors import DeploymentError
 
 from .base import Headers
+from .frames import DATA, END_STREAM, NO_ERROR, REFUSED_STREAM, error_name, frame_header
 
 if TYPE_CHECKING:
     from .h2connection import H2Connection
 
-__all__ = ["H2Stream"]
+__all__ = ["H2Stream", "error_name"]
 
-
-def error_name(code: int) -> str:
-    """The name of an HTTP/2 error code, as in messages: ``CANCEL``, ``0x1a``."""
-    try:
-        return ErrorCodes(code).name
-    except ValueError:
-        return f"{code:#x}"
+_END_STREAM_DATA = frame_header(0, DATA, END_STREAM, 0)[:5]  # + the stream id
+_DATA_FLUSH_SIZE = 256 * 1024  # hand the socket this much at once rather than wait for the turn
 
 
 class H2Stream:
@@ -47,9 +40,12 @@ class H2Stream:
         "_error",
         "_headers",
         "_local_closed",
+        "_recv_unacked",
         "_recv_waiter",
+        "_recv_window",
         "_remote_closed",
         "_reset",
+        "_send_window",
         "_status",
         "_window_waiter",
         "refused",
@@ -63,9 +59,12 @@ class H2Stream:
         """True when the deployment certainly did not process this stream (GOAWAY, REFUSED)."""
         self._status: int | None = None
         self._headers: Headers = []
-        self._chunks: deque[tuple[bytes, int]] = deque()
+        self._chunks: deque[tuple[bytes, int]] = deque()  # (data, flow-controlled size)
         self._recv_waiter: asyncio.Future[None] | None = None
         self._window_waiter: asyncio.Future[None] | None = None
+        self._send_window = conn._peer_initial_window
+        self._recv_window = conn.settings.initial_stream_window  # the peer may send this much
+        self._recv_unacked = 0  # consumed, not yet given back with a WINDOW_UPDATE
         self._local_closed = end_stream
         self._remote_closed = False
         self._reset = False
@@ -87,11 +86,9 @@ class H2Stream:
         Data that arrived before a failure is delivered before the failure is raised.
         """
         while True:
-            chunks = self._chunks
-            if chunks:
-                data, size = chunks.popleft()
-                if size:
-                    self._conn._acknowledge(self.stream_id, size)
+            if self._chunks:
+                data, size = self._chunks.popleft()
+                self._conn._consumed(self, size)
                 return data
             if self._error is not None:
                 raise self._error
@@ -118,35 +115,56 @@ class H2Stream:
         if self._local_closed:
             raise RuntimeError("send() after end() on an HTTP/2 stream")
         conn = self._conn
-        h2c = conn._h2
+        size = len(data)
+        if self._error is not None:
+            raise self._error
+        if self._reset or not size:
+            return
+        if size <= self._send_window and size <= conn._send_window and size <= conn._max_send:
+            # The common case: one frame.
+            self._send_window -= size
+            conn._send_window -= size
+            conn._queue_data(frame_header(size, DATA, 0, self.stream_id), data)
+        else:
+            await self._send_frames(memoryview(data))
+        if not conn._writable.is_set():
+            await conn._writable.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def _send_frames(self, view: memoryview) -> None:
+        conn = self._conn
         sid = self.stream_id
         pos = 0
-        total = len(data)
+        total = len(view)
+        queued = 0
         while pos < total:
             if self._error is not None:
                 raise self._error
             if self._reset:
                 return
-            window = h2c.local_flow_control_window(sid)
+            window = min(self._send_window, conn._send_window)
             if window <= 0:
                 conn._flush()
                 waiter = self._window_waiter = conn._loop.create_future()
+                conn._blocked.add(self)
                 try:
                     await waiter
                 finally:
                     self._window_waiter = None
+                    conn._blocked.discard(self)
                 continue
-            size = min(window, h2c.max_outbound_frame_size, total - pos)
-            try:
-                h2c.send_data(sid, data if size == total else data[pos : pos + size])
-            except h2.exceptions.ProtocolError as exc:
-                raise DeploymentError(f"cannot send on HTTP/2 stream {sid}: {exc}") from exc
+            size = min(window, conn._max_send, total - pos)
+            self._send_window -= size
+            conn._send_window -= size
+            conn._queue_data(frame_header(size, DATA, 0, sid), view[pos : pos + size])
             pos += size
-        conn._flush()
-        if not conn._writable.is_set():
-            await conn._writable.wait()
-        if self._error is not None:
-            raise self._error
+            queued += size
+            if queued >= _DATA_FLUSH_SIZE:
+                queued = 0
+                conn._flush()
+                if not conn._writable.is_set():
+                    await conn._writable.wait()
 
     async def end(self) -> None:
         """Half-close the request (an empty DATA frame with END_STREAM); keep reading after it."""
@@ -155,12 +173,9 @@ class H2Stream:
         if self._error is not None:
             raise self._error
         self._local_closed = True
-        try:
-            self._conn._h2.end_stream(self.stream_id)
-        except h2.exceptions.ProtocolError as exc:
-            raise DeploymentError(f"cannot end HTTP/2 stream {self.stream_id}: {exc}") from exc
-        self._conn._flush()
-        self._conn._maybe_release(self)
+        conn = self._conn
+        conn._queue(_END_STREAM_DATA + self.stream_id.to_bytes(4, "big"))
+        conn._maybe_release(self)
 
     def reset(self) -> None:
         """Abandon the stream: RST_STREAM(CANCEL) unless it is over, drop unread data."""
@@ -171,10 +186,10 @@ class H2Stream:
                 self._error = DeploymentError("the stream was cancelled by the client")
                 conn._cancel_stream(self.stream_id)
         self._reset = True
-        unread = sum(size for _, size in self._chunks)
-        self._chunks.clear()
-        if unread:
-            conn._acknowledge(self.stream_id, unread)
+        if self._chunks:
+            unread = sum(size for _, size in self._chunks)
+            self._chunks.clear()
+            conn._consumed(self, unread)
         self._wake()
         conn._maybe_release(self)
 
@@ -209,7 +224,9 @@ class H2Stream:
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        self._wake_sender()
+        waiter = self._window_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _wake_sender(self) -> None:
         waiter = self._window_waiter
@@ -222,11 +239,11 @@ class H2Stream:
         self._wake()
 
     def _on_reset(self, code: int) -> None:
-        if self._remote_closed and code == ErrorCodes.NO_ERROR:
+        if self._remote_closed and code == NO_ERROR:
             # The deployment finished its response and no longer wants our request body.
             self._reset = True
         else:
-            self.refused = code == ErrorCodes.REFUSED_STREAM
+            self.refused = code == REFUSED_STREAM
             self._fail(
                 DeploymentError(f"stream reset by the deployment (error code {error_name(code)})")
             )
