@@ -124,7 +124,9 @@ class Server:
         for t in self.timers:
             t.start()
         for p in self.partitions:
-            await p.start()
+            await p.recover()
+        for p in self.partitions:
+            p.lead()
             self._cleaners.append(
                 asyncio.get_running_loop().create_task(p.clean(cfg.cleanup_interval_s))
             )

@@ -59,7 +59,12 @@ class PartitionProcessor:
         self._failed: BaseException | None = None
 
     async def start(self) -> None:
-        """Load the state, replay the log tail it has not applied yet, then take over as leader."""
+        """Recover, then take over as leader at once (one partition on its own)."""
+        await self.recover()
+        self.lead()
+
+    async def recover(self) -> None:
+        """Load the state and replay the log tail it has not applied yet (no effects)."""
         self.store.load()
         applied = self.store.applied_lsn
         for rec in await self._bifrost.read(self.log_id, applied + 1):
@@ -71,6 +76,10 @@ class PartitionProcessor:
         if applied != self.store.applied_lsn:
             log.info("partition %d: replayed log up to lsn %d", self.partition, applied)
         self.store.flush(tail.next_lsn - 1)
+
+    def lead(self) -> None:
+        """Carry out what the recovered state needs: run invocations, arm timers, deliver the
+        outbox. Call once every partition has recovered, since delivering writes to others."""
         self._on_actions(self, self.machine.recover_actions())
 
     def propose(self, body: Body, *, dedup: Dedup | None = None) -> asyncio.Future[None]:
