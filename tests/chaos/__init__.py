@@ -1,0 +1,1 @@
+"""Chaos suite: kill -9 of the server at random moments under load (``-m chaos``)."""
