@@ -11,7 +11,8 @@
     ├── DiscoveryError                a deployment could not be discovered
     ├── DeploymentError               a deployment answered an invocation badly
     ├── StorageError                  the embedded storage failed
-    └── ConfigError                   the server configuration is invalid
+    ├── ConfigError                   the server configuration is invalid
+    └── IdentityError                 a request failed request-identity verification (SDK)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DeploymentError",
     "DiscoveryError",
+    "IdentityError",
     "InvalidIdError",
     "ManifestError",
     "ProtocolError",
@@ -86,3 +88,12 @@ class StorageError(UndyingError):
 
 class ConfigError(UndyingError):
     """The server configuration is invalid."""
+
+
+class IdentityError(UndyingError):
+    """A request to the SDK endpoint failed request-identity verification.
+
+    The signature scheme header is missing or ``unsigned``, the JWT is malformed, its signature
+    matches no configured public key, or one of its claims (``aud``, ``exp``, ``nbf``, ``iat``)
+    is missing or fails its check. The message says which check failed.
+    """

@@ -1,0 +1,1 @@
+"""The undying SDK: write Restate-compatible services in Python."""
