@@ -7,6 +7,7 @@
     │   ├── ProtocolViolation         unexpected or malformed message (code 571)
     │   └── UnsupportedVersion        no protocol version both sides speak (code 415)
     ├── InvalidIdError                text that is not a valid id of its kind
+    ├── SerdeError                    a value could not be (de)serialized (SDK)
     ├── ManifestError                 a deployment's manifest breaks the schema or the rules
     ├── DiscoveryError                a deployment could not be discovered
     ├── DeploymentError               a deployment answered an invocation badly
@@ -26,6 +27,7 @@ __all__ = [
     "ManifestError",
     "ProtocolError",
     "ProtocolViolation",
+    "SerdeError",
     "StorageError",
     "UndyingError",
     "UnsupportedVersion",
@@ -61,6 +63,14 @@ class UnsupportedVersion(ProtocolError):
 
 class InvalidIdError(UndyingError, ValueError):
     """Text that is not a valid id of the expected kind."""
+
+
+class SerdeError(UndyingError, ValueError):
+    """A value could not be serialized, or bytes could not be deserialized, by a serde.
+
+    Raised by the SDK's serdes (:mod:`undying.sdk.serde`) for data that is not a valid encoding
+    of the expected type, and for values that cannot be encoded. The message says where.
+    """
 
 
 class ManifestError(UndyingError):
