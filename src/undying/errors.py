@@ -7,6 +7,7 @@
     │   ├── ProtocolViolation         unexpected or malformed message (code 571)
     │   └── UnsupportedVersion        no protocol version both sides speak (code 415)
     ├── InvalidIdError                text that is not a valid id of its kind
+    ├── DefinitionError               an invalid service or handler definition (SDK)
     ├── SerdeError                    a value could not be (de)serialized (SDK)
     ├── ManifestError                 a deployment's manifest breaks the schema or the rules
     ├── DiscoveryError                a deployment could not be discovered
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DefinitionError",
     "DeploymentError",
     "DiscoveryError",
     "IdentityError",
@@ -63,6 +65,16 @@ class UnsupportedVersion(ProtocolError):
 
 class InvalidIdError(UndyingError, ValueError):
     """Text that is not a valid id of the expected kind."""
+
+
+class DefinitionError(UndyingError, TypeError):
+    """An invalid service, virtual object, workflow or handler definition (SDK).
+
+    Raised when the definition is made (a decorator applied, a definition or retry policy
+    created) or turned into a discovery manifest: a handler that is not an ``async def``, takes
+    the wrong parameters or context, a name the server refuses or uses twice, a negative
+    duration, a workflow without exactly one run handler. The message says what and where.
+    """
 
 
 class SerdeError(UndyingError, ValueError):
