@@ -12,14 +12,22 @@
     ├── ManifestError                 a deployment's manifest breaks the schema or the rules
     ├── DiscoveryError                a deployment could not be discovered
     ├── DeploymentError               a deployment answered an invocation badly
+    ├── TerminalError                 a handler failure that is not retried (status_code)
+    │   └── InvocationCancelled       the invocation was cancelled (409)
     ├── StorageError                  the embedded storage failed
     ├── ConfigError                   the server configuration is invalid
     └── IdentityError                 a request failed request-identity verification (SDK)
+
+    BaseException
+    └── SdkControlFlow                the SDK's internal control flow (suspension), never caught
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "InvocationCancelled",
+    "SdkControlFlow",
+    "TerminalError",
     "ConfigError",
     "DefinitionError",
     "DeploymentError",
@@ -119,3 +127,50 @@ class IdentityError(UndyingError):
     matches no configured public key, or one of its claims (``aud``, ``exp``, ``nbf``, ``iat``)
     is missing or fails its check. The message says which check failed.
     """
+
+
+class TerminalError(UndyingError):
+    """A failure that must not be retried: the invocation ends with it.
+
+    Raise it from a handler (or from a ``ctx.run`` closure) to fail the invocation at once with
+    ``status_code`` (an HTTP-like code, 500 by default), which the caller sees: over ingress as
+    the response status, from another handler as a :class:`TerminalError` raised by the call.
+    Any other exception is retried.
+
+    Args:
+        message: what went wrong, shown to the caller.
+        status_code: the failure code (for example 400, 404, 409).
+    """
+
+    def __init__(self, message: str, status_code: int = 500) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status_code={self.status_code})"
+
+
+class InvocationCancelled(TerminalError):
+    """The invocation was cancelled (code 409) while it awaited something.
+
+    Catch it to clean up (compensate, notify) with further durable steps; re-raise it, or let
+    it through, to end the invocation as cancelled. Calls the handler made are cancelled too.
+    """
+
+    def __init__(self, message: str = "cancelled") -> None:
+        super().__init__(message, 409)
+
+
+class SdkControlFlow(BaseException):
+    """Base of the SDK's internal control flow (suspension, an attempt ending).
+
+    Derived from :class:`BaseException` so that ``except Exception`` in handler code cannot
+    swallow it. Never raise or catch it yourself; if you catch ``BaseException``, re-raise it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"{reason}. This is undying's control flow: do not catch it, or re-raise it "
+            "(catch Exception, not BaseException, in handlers)"
+        )
