@@ -215,12 +215,26 @@ async def wait_completed(
     return done, [f for f in futures if not f.done()]
 
 
-async def select(*futures: DurableFuture[Any]) -> int:
-    """Wait for the first of ``futures`` to complete (in journal order).
+@overload
+async def select(*futures: DurableFuture[Any]) -> int: ...
+@overload
+async def select(**named: DurableFuture[Any]) -> tuple[str, Any]: ...
+async def select(*futures: DurableFuture[Any], **named: DurableFuture[Any]) -> Any:
+    """Wait for the first of the futures to complete (in journal order).
 
-    Returns:
-        The index of the winner in ``futures`` (await it to get its value).
+    Positional futures: returns the winner's index (await it for its value). Named futures (as
+    in ``restate.select``): returns ``(name, value)`` of the winner, raising its failure::
+
+        match await select(paid=payment, timeout=ctx.sleep(60)):
+            case ("paid", receipt): ...
+            case ("timeout", _): ...
     """
+    if futures and named:
+        raise TypeError("select() takes positional or named futures, not both")
+    if named:
+        names = list(named)
+        index = await select(*named.values())
+        return names[index], await named[names[index]]
     done, _ = await wait_completed(*futures)
     return next(i for i, f in enumerate(futures) if f is done[0])
 
