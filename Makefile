@@ -27,10 +27,12 @@ run: setup
 test: setup lint
 	$(PY) -m pytest
 
-lint: $(VENV)/.stamp
+lint: $(VENV)/.stamp node_modules/.stamp
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples
+	node_modules/.bin/node node_modules/pyright/index.js
 
 bench: setup
 	$(PY) -m bench.run

@@ -87,6 +87,10 @@ class Mismatch(Exception):
         return "$" + "".join(reversed(self.path))
 
 
+def _type_of(value: object) -> type[Any]:
+    return type(value)
+
+
 def _key_segment(key: str) -> str:
     return f".{key}" if key.isidentifier() else f"[{json.dumps(key, ensure_ascii=False)}]"
 
@@ -151,7 +155,7 @@ _SEQUENCES: Final[dict[object, type]] = {
     frozenset: frozenset,
     AbcSet: frozenset,
 }
-_MAPPINGS: Final = (dict, Mapping, MutableMapping)
+_MAPPINGS: Final[frozenset[object]] = frozenset({dict, Mapping, MutableMapping})
 _TypeAliasType: Final = getattr(typing, "TypeAliasType", None)
 _WRAPPERS: Final = frozenset({Annotated, Required, NotRequired})
 
@@ -164,7 +168,7 @@ def unwrap(hint: object) -> object:
         elif isinstance(hint, typing.NewType):
             hint = hint.__supertype__
         elif _TypeAliasType is not None and isinstance(hint, _TypeAliasType):
-            hint = hint.__value__  # pragma: no cover - Python 3.12+
+            hint = cast(Any, hint).__value__  # pragma: no cover - Python 3.12+
         else:
             return hint
 
@@ -230,12 +234,13 @@ class _Compiler:
         if origin in _MAPPINGS:
             return self._mapping(args)
         if isinstance(hint, type):
-            if issubclass(hint, enum.Enum):
-                return self._named(hint, self._enum)
-            if dataclasses.is_dataclass(hint):
-                return self._named(hint, self._dataclass)
-            if is_typeddict(hint):
-                return self._named(hint, self._typeddict)
+            cls: type[Any] = hint
+            if issubclass(cls, enum.Enum):
+                return self._named(cls, self._enum)
+            if dataclasses.is_dataclass(cls):
+                return self._named(cls, self._dataclass)
+            if is_typeddict(cls):
+                return self._named(cls, self._typeddict)
         if isinstance(origin, type) and dataclasses.is_dataclass(origin):
             return self.shape(origin)  # a generic dataclass: its type variables are Any
         raise TypeError(
@@ -258,8 +263,8 @@ class _Compiler:
         for value in values:
             if type(value) not in _PRIMITIVES or type(value) is float:
                 raise TypeError(f"unsupported Literal value {value!r}")
-        json_types = frozenset(type(v) for v in values)
-        allowed = frozenset((type(v), v) for v in values)
+        json_types = frozenset(_type_of(v) for v in values)
+        allowed = frozenset((_type_of(v), v) for v in values)
         schema: dict[str, Any] = (
             {"const": values[0]} if len(values) == 1 else {"enum": list(values)}
         )
@@ -286,8 +291,8 @@ class _Compiler:
         load: Load | None = None
         if any(m.load is not None for m in members):
 
-            def load(value: Any) -> Any:
-                kind = type(value)
+            def load_union(value: Any) -> Any:
+                kind = _type_of(value)
                 failure: Mismatch | None = None
                 for m in members:
                     if m.json_types is not None and kind not in m.json_types:
@@ -302,14 +307,18 @@ class _Compiler:
                     raise Mismatch(f"no member of the union accepts {_json_name(value)}")
                 raise failure
 
+            load = load_union
+
         dump: Load | None = None
         if any(m.dump is not None for m in members):
 
-            def dump(value: Any) -> Any:
+            def dump_union(value: Any) -> Any:
                 for m in members:
                     if m.py_types is None or isinstance(value, m.py_types):
                         return value if m.dump is None else m.dump(value)
                 return value
+
+            dump = dump_union
 
         converts = any(m.converts for m in members)
         return Shape(schema, json_types, py_types, load, converts, dump)
@@ -327,7 +336,7 @@ class _Compiler:
         if kind is list and not item.converts:
             if checks:
 
-                def load(value: list[Any]) -> Any:
+                def load_list(value: list[Any]) -> Any:
                     i = 0
                     try:
                         for i, x in enumerate(value):  # noqa: B007 - i is read on failure
@@ -337,13 +346,15 @@ class _Compiler:
                         raise
                     return value
 
+                load = load_list
+
         elif not checks:
             load = _checked(kind)
         else:
             make = _checked(kind)
 
-            def load(value: list[Any]) -> Any:
-                i, out = 0, []
+            def load_items(value: list[Any]) -> Any:
+                i, out = 0, list[Any]()
                 try:
                     for i, x in enumerate(value):  # noqa: B007 - i is read on failure
                         out.append(validate(item, x))
@@ -352,12 +363,16 @@ class _Compiler:
                     raise
                 return out if kind is list else make(out)
 
+            load = load_items
+
         dump: Load | None = None
         if item.dump is not None:
             item_dump = item.dump
 
-            def dump(value: Any) -> Any:
+            def dump_items(value: Any) -> Any:
                 return [item_dump(x) for x in value]
+
+            dump = dump_items
 
         elif kind is set or kind is frozenset:
             dump = list
@@ -375,7 +390,7 @@ class _Compiler:
         def load(value: list[Any]) -> Any:
             if len(value) != n:
                 raise Mismatch(f"expected {n} items, got {len(value)}")
-            out = []
+            out: list[Any] = []
             for i, (item, x) in enumerate(zip(items, value, strict=True)):
                 try:
                     out.append(validate(item, x))
@@ -387,10 +402,12 @@ class _Compiler:
         dump: Load | None = None
         if any(i.dump is not None for i in items):
 
-            def dump(value: Any) -> Any:
+            def dump_tuple(value: Any) -> Any:
                 return [
                     x if i.dump is None else i.dump(x) for i, x in zip(items, value, strict=True)
                 ]
+
+            dump = dump_tuple
 
         return Shape(schema, _LIST, (tuple,), load, True, dump)
 
@@ -405,7 +422,7 @@ class _Compiler:
         if item.json_types is not None or item.load is not None:
             converts = item.converts
 
-            def load(value: dict[str, Any]) -> Any:
+            def load_map(value: dict[str, Any]) -> Any:
                 out = {} if converts else value
                 for key, x in value.items():
                     try:
@@ -417,29 +434,34 @@ class _Compiler:
                         out[key] = y
                 return out
 
+            load = load_map
+
         dump: Load | None = None
         if item.dump is not None:
             item_dump = item.dump
 
-            def dump(value: Any) -> Any:
+            def dump_map(value: Any) -> Any:
                 return {k: item_dump(x) for k, x in value.items()}
+
+            dump = dump_map
 
         return Shape(schema, _DICT, (Mapping,), load, item.converts, dump)
 
     def _enum(self, cls: type, name: str) -> Shape:
         members = list(cast("type[enum.Enum]", cls))
         values = [m.value for m in members]
-        json_types = frozenset(type(v) for v in values)
+        json_types = frozenset(_type_of(v) for v in values)
         if not json_types <= _PRIMITIVES.keys():
             raise TypeError(f"the values of {cls.__qualname__} are not JSON scalars")
         schema: dict[str, Any] = {"title": cls.__name__, "enum": values}
         if len(json_types) == 1:
             schema["type"] = _PRIMITIVES[next(iter(json_types))].schema["type"]
         self.defs[name] = schema
-        by_value = {(type(v), v): m for v, m in zip(values, members, strict=True)}
+        by_value = {(_type_of(v), v): m for v, m in zip(values, members, strict=True)}
 
         def load(value: Any) -> Any:
-            member = by_value.get((type(value), value))
+            key = (_type_of(value), value)
+            member = by_value.get(key)
             if member is None:
                 raise Mismatch(f"{value!r} is not a valid {cls.__qualname__}")
             return member
@@ -457,7 +479,7 @@ class _Compiler:
         hints = _field_hints(cls)
         properties: dict[str, Any] = {}
         required: list[str] = []
-        fields = []
+        fields: list[tuple[str, Shape, bool, bool]] = []
         for f in dataclasses.fields(cls):
             field = self.shape(hints[f.name])
             must = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -549,7 +571,7 @@ class _DataclassCodec:
     def dump(self, value: Any) -> Any:
         if not isinstance(value, self.cls):
             raise TypeError(f"expected {self.cls.__qualname__}, got {type(value).__qualname__}")
-        out = {}
+        out: dict[str, Any] = {}
         for name, field, _, _ in self.fields:
             x = getattr(value, name)
             out[name] = x if field.dump is None else field.dump(x)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random as _random
 import time as _time
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -404,7 +404,7 @@ class Context:
         return awakeable_id, DurableFuture(self._invocation, key, decoder(serde.deserialize))
 
     def resolve_awakeable(
-        self, awakeable_id: str, value: Any, *, serde: Serde[Any] | None = None
+        self, awakeable_id: str, value: object, *, serde: Serde[Any] | None = None
     ) -> None:
         """Complete another invocation's awakeable with ``value``."""
         data = (serde or serde_for(type(value))).serialize(value)
@@ -421,7 +421,7 @@ class Context:
         serde = serde_for(type_hint) if type_hint is not None else _JSON
         return DurableFuture(self._invocation, name, decoder(serde.deserialize))
 
-    def send_signal(self, invocation_id: str, name: str, value: Any) -> None:
+    def send_signal(self, invocation_id: str, name: str, value: object) -> None:
         """Send the named signal ``name`` with ``value`` to another invocation."""
         data = serde_for(type(value)).serialize(value)
         self._invocation.machine.send_signal(invocation_id, name=name, result=data)
@@ -483,7 +483,7 @@ class ObjectSharedContext(Context):
 class _StateWriter(ObjectSharedContext):
     __slots__ = ()
 
-    def set(self, key: str, value: Any, *, serde: Serde[Any] | None = None) -> None:
+    def set(self, key: str, value: object, *, serde: Serde[Any] | None = None) -> None:
         """Set state ``key`` to ``value`` (applied when this step is journaled)."""
         data = (serde or serde_for(type(value))).serialize(value)
         self._invocation.machine.set_state(key, data)
@@ -526,17 +526,17 @@ class DurablePromise(Awaitable[T]):
 
     def value(self) -> DurableFuture[T]:
         """The promise's value, once it is resolved (a rejection raises TerminalError)."""
-        invocation = self._ctx._invocation
+        invocation = self._ctx._invocation  # pyright: ignore[reportPrivateUsage]
         key = invocation.machine.get_promise(self._name)
         invocation.flush()
         return DurableFuture(invocation, key, decoder(self._serde.deserialize))
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, T]:
         return self.value().__await__()
 
     def peek(self) -> DurableFuture[T | None]:
         """The value if the promise is resolved, else ``None``."""
-        invocation = self._ctx._invocation
+        invocation = self._ctx._invocation  # pyright: ignore[reportPrivateUsage]
         key = invocation.machine.peek_promise(self._name)
         invocation.flush()
         serde = self._serde
@@ -558,7 +558,7 @@ class DurablePromise(Awaitable[T]):
         await self._complete(Failure(code, message))
 
     async def _complete(self, result: bytes | Failure) -> None:
-        invocation = self._ctx._invocation
+        invocation = self._ctx._invocation  # pyright: ignore[reportPrivateUsage]
         key = invocation.machine.complete_promise(self._name, result)
         invocation.flush()
         await DurableFuture(invocation, key, decode_void)

@@ -42,7 +42,18 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, Generic, Literal, Protocol, TypeVar, final, overload
+from typing import (
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Literal,
+    Protocol,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
 
 from undying.errors import DefinitionError
 from undying.sdk.context import (
@@ -117,12 +128,14 @@ class RetryPolicy:
             )
         attempts = self.max_attempts
         if attempts is not None and (
-            not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1
+            not isinstance(attempts, int)  # pyright: ignore[reportUnnecessaryIsInstance]
+            or isinstance(attempts, bool)
+            or attempts < 1
         ):
             raise DefinitionError(f"{where}: max_attempts must be an int >= 1, got {attempts!r}")
         factor = self.exponentiation_factor
         if factor is not None and (
-            not isinstance(factor, int | float)
+            not isinstance(factor, int | float)  # pyright: ignore[reportUnnecessaryIsInstance]
             or isinstance(factor, bool)
             or not math.isfinite(factor)
             or factor < 1
@@ -270,7 +283,7 @@ class _Definition:
         retry_policy: RetryPolicy | None,
     ) -> None:
         where = f"{self._noun} {name!r}"
-        if not isinstance(name, str) or not _SERVICE_NAME.fullmatch(name):
+        if not isinstance(name, str) or not _SERVICE_NAME.fullmatch(name):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise DefinitionError(
                 f"invalid {self._noun} name {name!r}: it must start with a letter or an "
                 "underscore and a letter or digit, followed by letters, digits, '.', '_' or '-'"
@@ -927,8 +940,8 @@ def _make_handler(
     if isinstance(fn, Handler):  # the same function registered on another definition
         fn = fn.fn
     label = getattr(fn, "__qualname__", None) or repr(fn)
-    owner = f"{definition._noun} {definition.name!r}"
-    if name is not None and not isinstance(name, str):
+    owner = f"{definition._noun} {definition.name!r}"  # pyright: ignore[reportPrivateUsage]
+    if name is not None and not isinstance(name, str):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise DefinitionError(f"{owner}: a handler name must be a str, got {name!r}")
     handler_name = name if name is not None else getattr(fn, "__name__", None)
     if handler_name is None:
@@ -987,7 +1000,7 @@ def _make_handler(
     ingress_private = _flag(options.ingress_private, "ingress_private", where)
     if definition.ingress_private and ingress_private is False:
         raise DefinitionError(
-            f"{where}: ingress_private=False on a private {definition._noun} is not supported "
+            f"{where}: ingress_private=False on a private {definition._noun} is not supported "  # pyright: ignore[reportPrivateUsage]
             f"by the server; make {definition.name!r} public and set ingress_private=True on the "
             "handlers to hide instead"
         )
@@ -1066,7 +1079,7 @@ def _check_context(
     if not issubclass(context, annotation):
         raise DefinitionError(
             f"{where}: its context is annotated {annotation.__name__}, but "
-            f"{_KIND_WORDS[kind]} of a {definition._noun} receives {context.__name__}"
+            f"{_KIND_WORDS[kind]} of a {definition._noun} receives {context.__name__}"  # pyright: ignore[reportPrivateUsage]
         )
 
 
@@ -1133,10 +1146,11 @@ def _metadata(value: object, where: str) -> Mapping[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        isinstance(k, str) and isinstance(v, str)
+        for k, v in cast("Mapping[object, object]", value).items()
     ):
         raise DefinitionError(f"{where}: metadata must map str to str, got {value!r}")
-    return MappingProxyType(dict(value))
+    return MappingProxyType(dict(cast("Mapping[str, str]", value)))
 
 
 def _retry_policy(value: object, where: str) -> RetryPolicy | None:

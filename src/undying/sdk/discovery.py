@@ -181,7 +181,7 @@ def required_manifest_version(services: Sequence[Definition]) -> int:
 def _check(services: Sequence[Definition]) -> None:
     seen: set[str] = set()
     for service in services:
-        if not isinstance(service, Service | VirtualObject | Workflow):
+        if not isinstance(service, Service | VirtualObject | Workflow):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise DefinitionError(f"expected a Service, VirtualObject or Workflow, got {service!r}")
         if service.name in seen:
             raise DefinitionError(f"two definitions are named {service.name!r}")

@@ -188,14 +188,15 @@ def decoder(deserialize: Callable[[bytes], T]) -> Callable[[Result], T]:
 def _common(futures: Sequence[DurableFuture[Any]]) -> Invocation:
     if not futures:
         raise ValueError("no futures given")
-    invocation = futures[0]._invocation
     for future in futures:
-        if not isinstance(future, DurableFuture):
+        if not isinstance(future, DurableFuture):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(
                 f"{future!r} is not a durable future (only results of ctx operations can be "
                 "combined)"
             )
-        if future._invocation is not invocation:
+    invocation = futures[0]._invocation  # pyright: ignore[reportPrivateUsage]
+    for future in futures:
+        if future._invocation is not invocation:  # pyright: ignore[reportPrivateUsage]
             raise ValueError("futures of different invocations cannot be combined")
     return invocation
 

@@ -56,7 +56,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from undying.errors import IdentityError
 
@@ -417,7 +417,7 @@ def parse_public_key(text: str) -> bytes:
         ValueError: the prefix is missing, the base58 is invalid, it does not decode to 32 bytes,
             or the bytes are not a usable Ed25519 public key.
     """
-    if not isinstance(text, str):
+    if not isinstance(text, str):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ValueError(f"an identity public key is text, got {type(text).__name__}")
     stripped = text.strip()
     if not stripped.startswith(KEY_PREFIX):
@@ -473,7 +473,7 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise IdentityError(f"malformed JWT: the {what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise IdentityError(f"malformed JWT: the {what} is not a JSON object")
-    return value
+    return cast("dict[str, Any]", value)
 
 
 def _parse_token(token: str) -> _Token:
@@ -624,7 +624,7 @@ class IdentityVerifier:
         if claims["nbf"] > now:
             raise IdentityError(f"JWT not yet valid (nbf {claims['nbf']} > now {now})")
         aud = claims["aud"]
-        audiences = aud if isinstance(aud, list) else [aud]
+        audiences = cast("list[object]", aud) if isinstance(aud, list) else [aud]
         if not all(isinstance(item, str) for item in audiences):
             raise IdentityError(f"JWT claim 'aud' is not a string or list of strings: {aud!r}")
         if audience not in audiences:

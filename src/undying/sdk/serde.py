@@ -73,7 +73,6 @@ from collections.abc import Iterator
 from typing import (
     TYPE_CHECKING,
     Any,
-    ClassVar,
     Final,
     Generic,
     Protocol,
@@ -194,7 +193,7 @@ class JsonSerde(Generic[T]):
 
     __slots__ = ("_check", "_dump", "_none_ok", "_schema", "_what")
 
-    content_type: ClassVar[str] = _JSON
+    content_type: str = _JSON
 
     @overload
     def __init__(self: JsonSerde[Any]) -> None: ...
@@ -322,7 +321,7 @@ class NoneSerde:
 
     __slots__ = ()
 
-    content_type: ClassVar[str] = _JSON
+    content_type: str = _JSON
 
     def serialize(self, value: None) -> bytes:
         """Encode ``None`` as an empty body.
@@ -357,7 +356,7 @@ class BytesSerde:
 
     __slots__ = ()
 
-    content_type: ClassVar[str] = "application/octet-stream"
+    content_type: str = "application/octet-stream"
 
     def serialize(self, value: bytes) -> bytes:
         """Return ``value`` (a ``bytearray`` or ``memoryview`` is copied into ``bytes``).
@@ -367,7 +366,7 @@ class BytesSerde:
         """
         if type(value) is bytes:
             return value
-        if isinstance(value, bytes | bytearray | memoryview):
+        if isinstance(value, bytes | bytearray | memoryview):  # pyright: ignore[reportUnnecessaryIsInstance]
             return bytes(value)
         raise SerdeError(f"cannot serialize {type(value).__qualname__} as bytes")
 
@@ -398,7 +397,7 @@ class PydanticSerde(Generic[T]):
 
     __slots__ = ("_adapter", "_none_ok", "_what")
 
-    content_type: ClassVar[str] = _JSON
+    content_type: str = _JSON
 
     @overload
     def __init__(self, model: type[T]) -> None: ...
@@ -464,7 +463,7 @@ class MsgspecSerde(Generic[T]):
 
     __slots__ = ("_decoder", "_encoder", "_none_ok", "_type", "_what")
 
-    content_type: ClassVar[str] = _JSON
+    content_type: str = _JSON
 
     @overload
     def __init__(self, type_: type[T]) -> None: ...
@@ -556,7 +555,7 @@ def _mentioned(hint: object) -> Iterator[object]:
         origin = get_origin(h)
         if origin is not None:
             stack.append(origin)
-        elif isinstance(h, type) and (dataclasses.is_dataclass(h) or is_typeddict(h)):
+        elif isinstance(h, type) and (is_typeddict(h) or dataclasses.is_dataclass(h)):
             try:
                 stack.extend(typing.get_type_hints(h).values())
             except Exception:
@@ -564,7 +563,7 @@ def _mentioned(hint: object) -> Iterator[object]:
 
 
 def _libraries(hint: object) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for h in _mentioned(hint):
         if _is_pydantic(h):
             found.add("pydantic")

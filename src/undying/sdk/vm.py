@@ -726,7 +726,7 @@ class Machine:
     def end(self) -> None:
         """The invocation is done (after :meth:`write_output`)."""
         if self.phase is Phase.REPLAYING:
-            code, recorded = self._replay[0]
+            _code, recorded = self._replay[0]
             raise self._broken(
                 _mismatch(
                     self._command_index + 1,
