@@ -741,7 +741,9 @@ class Machine:
     def suspend(self, keys: Iterable[Key]) -> None:
         """End the attempt until one of ``keys`` (or cancellation) is notified."""
         completions: set[int] = set()
-        signals: set[int] = {1}
+        # once the cancellation was consumed it is in the journal: waiting for it again would
+        # make the runtime resume the invocation at once, over and over
+        signals: set[int] = set() if CANCEL in self._ready else {1}
         names: set[str] = set()
         for key in keys:
             if isinstance(key, str):
