@@ -1,4 +1,4 @@
-"""Helpers of the conformance suite: the two SDK deployments, the per-module server, and small
+"""Helpers of the conformance suite: the three SDK deployments, the per-module server, and small
 wrappers for what scenarios do again and again (calls, SQL look-ups, waiting for a status)."""
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ class Sdk:
     suffix: str
 
     def svc(self, base: str) -> str:
-        """The service name in this SDK's deployment (``Counter`` / ``CounterTs``)."""
+        """The service name in this SDK's deployment (``Counter``, ``CounterTs``, ``CounterUd``)."""
         return base + self.suffix
 
 
 PY: Final = Sdk("py", "")
 TS: Final = Sdk("ts", "Ts")
-SDKS: Final = (PY, TS)
+UD: Final = Sdk("ud", "Ud")
+SDKS: Final = (PY, TS, UD)
 
 _counter = itertools.count()
 
@@ -65,13 +66,18 @@ def sql_str(value: str) -> str:
 
 @dataclass
 class Apps:
-    """The Python SDK and TypeScript SDK deployments (one process each)."""
+    """The Python SDK, TypeScript SDK and undying SDK deployments (one process each)."""
 
     py: ServiceProcess
     ts: ServiceProcess
+    ud: ServiceProcess
+
+    def by_sdk(self) -> dict[str, ServiceProcess]:
+        """The deployments by SDK name (``py``, ``ts``, ``ud``)."""
+        return {"py": self.py, "ts": self.ts, "ud": self.ud}
 
     def close(self) -> None:
-        for service in (self.py, self.ts):
+        for service in (self.py, self.ts, self.ud):
             try:
                 service.stop()
             finally:
@@ -83,10 +89,12 @@ def start_apps(root: Path) -> Apps:
     logs = root / "logs"
     py = python_service(SERVICES_DIR / "conf_app.py", log_dir=logs, name="conf-py")
     ts = node_service(SERVICES_DIR / "conf_app.mjs", log_dir=logs, name="conf-ts")
-    apps = Apps(py, ts)
+    ud = python_service(SERVICES_DIR / "conf_app_ud.py", log_dir=logs, name="conf-ud")
+    apps = Apps(py, ts, ud)
     try:
         py.start()
         ts.start()
+        ud.start()
     except BaseException:
         apps.close()
         raise
@@ -94,7 +102,7 @@ def start_apps(root: Path) -> Apps:
 
 
 class Conf:
-    """One server of the selected target with both deployments registered."""
+    """One server of the selected target with every deployment registered."""
 
     def __init__(self, target: str, server: Server, cli: RestateCli, apps: Apps) -> None:
         self.target = target
@@ -112,7 +120,7 @@ class Conf:
         return self.server.admin
 
     def register_all(self) -> None:
-        for name, service in (("py", self.apps.py), ("ts", self.apps.ts)):
+        for name, service in self.apps.by_sdk().items():
             result = self.cli.register(service.url)
             assert result.returncode == 0, str(result)
             assert result.deployment_id is not None, str(result)
@@ -255,7 +263,7 @@ class Conf:
 
 
 def start_conf(target: str, root: Path, apps: Apps) -> Conf:
-    """Start a server of ``target`` under ``root`` and register both deployments."""
+    """Start a server of ``target`` under ``root`` and register every deployment."""
     server = create_server(
         target, root / "data", log_dir=root / "logs", restate_config=RESTATE_CONFIG
     )

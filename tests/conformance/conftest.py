@@ -1,9 +1,11 @@
 """Fixtures of the conformance suite.
 
-- one server of the selected target (``--target undying|restate``) per test module, with both
-  service deployments (Python SDK and TypeScript SDK apps) registered by the official CLI;
-- the two deployments run once per session and are registered with every module's server;
-- ``sdk``: parametrizes a scenario over both SDKs (service names ``Counter`` / ``CounterTs``).
+- one server of the selected target (``--target undying|restate``) per test module, with the
+  three service deployments (Python SDK, TypeScript SDK and undying SDK apps) registered by the
+  official CLI;
+- the three deployments run once per session and are registered with every module's server;
+- ``sdk``: parametrizes a scenario over the SDKs (service names ``Counter`` / ``CounterTs`` /
+  ``CounterUd``).
 
 Every process is stopped by a finalizer; a session finalizer kills whatever is left.
 """
@@ -20,7 +22,7 @@ from .conf_support import SDKS, Apps, Conf, Sdk, start_apps, start_conf
 
 @pytest.fixture(scope="session")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
-    """The Python and TypeScript deployments, shared by every module."""
+    """The Python, TypeScript and undying SDK deployments, shared by every module."""
     started = start_apps(tmp_path_factory.mktemp("conf-apps"))
     try:
         yield started
@@ -30,7 +32,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
 
 @pytest.fixture(scope="module")
 def conf(target: str, apps: Apps, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conf]:
-    """A fresh server for the module, with both deployments registered."""
+    """A fresh server for the module, with every deployment registered."""
     root: Path = tmp_path_factory.mktemp(f"conf-{target}")
     env = start_conf(target, root, apps)
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from undying.testing import HttpResponse, poll_until
 
-from .conf_support import TS, Conf, Sdk, unique
+from .conf_support import TS, UD, Conf, Sdk, unique
 
 pytestmark = pytest.mark.conformance
 
@@ -111,9 +111,9 @@ def test_attach_from_a_handler_to_a_failed_invocation(conf: Conf, sdk: Sdk) -> N
     assert resp.json() == {"code": 422, "message": "bad thing", "source": "invocation"}
 
 
-def test_get_invocation_output_from_a_handler(conf: Conf) -> None:
-    """GetInvocationOutputCommand (TS SDK only: the Python SDK has no API for it)."""
-    sdk = TS
+@pytest.mark.parametrize("sdk", [TS, UD], ids=lambda s: s.name)
+def test_get_invocation_output_from_a_handler(conf: Conf, sdk: Sdk) -> None:
+    """GetInvocationOutputCommand (not the Python SDK: it has no API for it)."""
     target = conf.send(sdk, "Sleeper", "sleep", 1500)
     assert conf.ok(sdk, "Caller", "output", target) == {"ready": False}
     assert conf.ingress.attach(target).status == 200

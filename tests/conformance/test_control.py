@@ -174,13 +174,13 @@ def test_retry_exhaustion_kills(conf: Conf, sdk: Sdk) -> None:
     resp = conf.ingress.attach(invocation_id)
     assert resp.status == 500, str(resp)
     body = resp.json()
+    assert (body["code"], body["source"]) == (500, "invocation"), body
+    # the message is the SDK's rendering of the exception (``RuntimeError('…')`` in Python, the
+    # bare message in TS, ``RuntimeError: …`` in undying); what counts is that it is the last
+    # attempt's error, in the live answer and in the stored result alike
     error = f"[SIMULATED] {tag} attempt 2"
-    message = f"RuntimeError('{error}')" if sdk.name == "py" else error
-    assert {k: body[k] for k in ("code", "message", "source")} == {
-        "code": 500,
-        "message": message,
-        "source": "invocation",
-    }
+    message = body["message"]
+    assert error in message, body
     assert error in body["stacktrace"]
     assert conf.ok(sdk, "Failing", "attempts", tag) == 2
     row = conf.wait_status(invocation_id, {"completed"})

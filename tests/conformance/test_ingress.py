@@ -10,7 +10,7 @@ import pytest
 
 from undying.testing import HttpResponse
 
-from .conf_support import JSON, PY, TS, Conf, Sdk, unique
+from .conf_support import JSON, PY, SDKS, TS, UD, Conf, Sdk, unique
 
 pytestmark = pytest.mark.conformance
 
@@ -81,23 +81,27 @@ def test_body_without_content_type_is_400(conf: Conf, sdk: Sdk) -> None:
     assert_ingress_error(resp, 400, "input validation error: Empty content-type")
 
 
-def test_no_input_handler_rejects_a_body(conf: Conf) -> None:
-    """Python handlers without a parameter declare an empty input (``"input": {}``)."""
-    resp = conf.ingress.request("POST", f"/{PY.svc('Echo')}/hello", body=b"1", headers=JSON)
+@pytest.mark.parametrize("sdk", [PY, UD], ids=lambda s: s.name)
+def test_no_input_handler_rejects_a_body(conf: Conf, sdk: Sdk) -> None:
+    """Python and undying handlers without a parameter declare an empty input (``"input": {}``)."""
+    resp = conf.ingress.request("POST", f"/{sdk.svc('Echo')}/hello", body=b"1", headers=JSON)
     assert_ingress_error(
         resp,
         400,
         "input validation error: Expected body and content-type to be empty, but wasn't with "
         "content-type 'Some(\"application/json\")'",
     )
-    bare = conf.ingress.request("POST", f"/{PY.svc('Echo')}/hello", body=b"1")
+    bare = conf.ingress.request("POST", f"/{sdk.svc('Echo')}/hello", body=b"1")
     assert_ingress_error(
         bare,
         400,
         "input validation error: Expected body and content-type to be empty, but wasn't with "
         "content-type 'None'",
     )
-    # the TS SDK declares JSON input (not required) even for handlers without a parameter
+
+
+def test_ts_no_input_handler_accepts_a_json_body(conf: Conf) -> None:
+    """The TS SDK declares JSON input (not required) even for handlers without a parameter."""
     ts = conf.ingress.request("POST", f"/{TS.svc('Echo')}/hello", body=b"1", headers=JSON)
     assert ts.status == 200, str(ts)
 
@@ -181,4 +185,4 @@ def test_health_lists_the_services(conf: Conf) -> None:
     assert resp.status == 200, str(resp)
     services = set(resp.json()["services"])
     for base in ("Counter", "LazyCounter", "Wf", "Caller", "Echo", "Sleeper", "Awaker"):
-        assert {PY.svc(base), TS.svc(base)} <= services
+        assert {sdk.svc(base) for sdk in SDKS} <= services

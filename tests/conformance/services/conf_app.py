@@ -1,8 +1,9 @@
 """Python SDK (restate-sdk 1.2.0) services of the conformance suite.
 
-The TypeScript app (``conf_app.mjs``) has the same services with the suffix ``Ts`` (``Counter``
-here, ``CounterTs`` there) and the same behaviour, so both deployments are registered on one
-server at once and every scenario can run against either SDK.
+The TypeScript app (``conf_app.mjs``) and the undying SDK app (``conf_app_ud.py``) have the same
+services with the suffixes ``Ts`` and ``Ud`` (``Counter`` here, ``CounterTs`` and ``CounterUd``
+there) and the same behaviour, so the three deployments are registered on one server at once and
+every scenario can run against any of the SDKs.
 
 Services (``{S}`` = service name):
 
