@@ -19,9 +19,9 @@ node_modules/.stamp: package.json package-lock.json
 	node_modules/.bin/node --version
 	touch $@
 
-## Start the server with embedded storage plus the example Greeter, registered.
+## Start the server with embedded storage plus every example (examples/app.py), registered.
 run: setup
-	$(VENV)/bin/undying dev examples/greeter.py
+	$(VENV)/bin/undying dev examples/app.py
 
 ## Set up and run the whole test suite (lint, types, unit, interop, chaos).
 test: setup lint

@@ -21,7 +21,7 @@ SERVICES_DIR = Path(__file__).parent / "services"
 #: undying: ``--ingress-max-body-size``).
 MAX_BODY_SIZE = 1024 * 1024
 
-AppKind = Literal["python", "typescript", "misbehaving"]
+AppKind = Literal["python", "typescript", "undying", "misbehaving"]
 
 
 class ServerFactory:
@@ -64,7 +64,8 @@ class App:
 
 
 class AppFactory:
-    """Starts service deployments (Python SDK, TypeScript SDK, misbehaving) as processes."""
+    """Starts service deployments (official Python and TypeScript SDKs, the undying SDK,
+    misbehaving) as processes."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -79,6 +80,8 @@ class AppFactory:
             service = python_service(SERVICES_DIR / "py_app.py", log_dir=logs, name=name, env=env)
         elif kind == "typescript":
             service = node_service(SERVICES_DIR / "ts_app.mjs", log_dir=logs, name=name, env=env)
+        elif kind == "undying":
+            service = python_service(SERVICES_DIR / "ud_app.py", log_dir=logs, name=name, env=env)
         else:
             service = python_service(
                 SERVICES_DIR / "misbehaving.py", log_dir=logs, name=name, env=env

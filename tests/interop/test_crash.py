@@ -1,7 +1,8 @@
 """kill -9 of the server in the middle of an invocation; restart on the same data dir.
 
 ``Long.go`` runs step1, sleeps, runs step2, sleeps, runs step3. Each test has its own server
-(it gets killed); the Python SDK deployment is shared and re-registered with each server.
+(it gets killed); the deployment (the official Python SDK, then the undying SDK) is shared and
+re-registered with each server.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from interop_support import App, AppFactory, ServerFactory, cli_for, register
+from interop_support import App, AppFactory, AppKind, ServerFactory, cli_for, register
 
 from undying.testing import Effect, Server
 from undying.testing.waiting import pause_until
@@ -21,15 +22,16 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow]
 KILL_INTO_SLEEP = 1.0
 
 
-@pytest.fixture(scope="module")
-def app(app_factory: AppFactory) -> App:
-    return app_factory.start("python", name="crash-py")
+@pytest.fixture(scope="module", params=["python", "undying"])
+def app(request: pytest.FixtureRequest, app_factory: AppFactory) -> App:
+    kind: AppKind = request.param
+    return app_factory.start(kind, name=f"crash-{kind}")
 
 
 def start_registered(
     server_factory: ServerFactory, app: App, name: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Server:
-    server = server_factory.start(name)
+    server = server_factory.start(f"{name}-{app.kind}")  # a fresh data dir per deployment
     register(cli_for(server, tmp_path_factory.mktemp("cli-home")), app)
     return server
 

@@ -1,7 +1,8 @@
 """The conference Greeter, end to end: registered with the official CLI, invoked over ingress.
 
-Three deployments, each on its own server: Python SDK over h2c, TypeScript SDK over h2c, Python
-SDK over HTTP/1.1 (request/response protocol mode).
+Five deployments, each on its own server: the official Python SDK over h2c, the TypeScript SDK
+over h2c, the official Python SDK over HTTP/1.1 (request/response protocol mode), and the undying
+SDK over h2c and over HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Flavour:
 
     def body(self, name: str) -> bytes:
         """The handler output exactly as this SDK serializes it (ingress passes it through)."""
-        if self.kind == "typescript":
+        if self.kind in ("typescript", "undying"):  # compact JSON
             return f'{{"result":"You said hi to {name}!"}}'.encode()
         return f'{{"result": "You said hi to {name}!"}}'.encode()
 
@@ -39,6 +40,10 @@ FLAVOURS = [
         "typescript-h2c", "typescript", False, "BidiStream", "HTTP/2.0", "restate-sdk-typescript/"
     ),
     Flavour("python-http1.1", "python", True, "RequestResponse", "HTTP/1.1", "restate-sdk-python/"),
+    Flavour("undying-h2c", "undying", False, "BidiStream", "HTTP/2.0", "undying-sdk-python/"),
+    Flavour(
+        "undying-http1.1", "undying", True, "RequestResponse", "HTTP/1.1", "undying-sdk-python/"
+    ),
 ]
 
 

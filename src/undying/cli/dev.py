@@ -25,9 +25,11 @@ from undying.server.server import Server, ServerConfig
 __all__ = ["dev"]
 
 # Serves ``app`` from the given file with hypercorn on a pre-bound socket (h2c and HTTP/1.1).
+# As with ``python APP``, the file's directory comes first on sys.path (it may import siblings).
 _SERVE_APP: Final = """
-import asyncio, runpy, socket, sys
+import asyncio, os, runpy, socket, sys
 import hypercorn.asyncio, hypercorn.config
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[1])))
 module = runpy.run_path(sys.argv[1], run_name="undying_dev_app")
 app = module.get("app")
 if app is None:
@@ -154,6 +156,8 @@ def dev(
     app: Path, data_dir: Path, bind: str, ingress_port: int, admin_port: int, app_port: int
 ) -> None:
     """Run the server, serve the ASGI ``app`` defined in APP (a .py file) and register it.
+
+    APP's directory is importable, so it may combine services defined in sibling files.
 
     Ports that are taken are replaced by free ones; the banner says which are used.
     """
