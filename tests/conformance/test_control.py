@@ -120,6 +120,17 @@ def test_kill_of_a_completed_invocation_is_409(conf: Conf, sdk: Sdk) -> None:
     }
 
 
+def test_pause_of_a_completed_invocation_is_409(conf: Conf, sdk: Sdk) -> None:
+    resp = conf.call(sdk, "Echo", "hello")
+    invocation_id = resp.header("x-restate-id")
+    assert invocation_id is not None
+    paused = conf.admin.invocation_command(invocation_id, "pause")
+    assert paused.status == 409, str(paused)
+    assert invocation_id in paused.json()["message"], paused.json()
+    row = conf.invocation(invocation_id)
+    assert row is not None and row["status"] == "completed"
+
+
 def test_purge_then_output_is_404(conf: Conf, sdk: Sdk) -> None:
     resp = conf.call(sdk, "Echo", "hello")
     invocation_id = resp.header("x-restate-id")

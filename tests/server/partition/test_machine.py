@@ -203,6 +203,20 @@ def test_failures_are_recorded_and_pause_when_exhausted() -> None:
     assert h.apply(AdminCommand(INV, "resume")) == [act.Invoke(INV, 2)]
 
 
+def test_pause_stops_a_running_invocation_only() -> None:
+    h = Harness()
+    h.apply(invoke())
+    h.apply(Entries(INV, 1, [sleep_cmd(1, 5_000)]))
+    h.apply(Suspend(INV, 1, completions=[1], signals=[1]))
+    # as restate-server: a suspended invocation is "already paused" and stays suspended
+    assert h.apply(AdminCommand(INV, "pause")) == []
+    assert h.store.get_status(INV).status == "suspended"  # type: ignore[union-attr]
+    actions = h.apply(TimerFired(TimerKey("sleep", INV, 1), 5_000), at=5_001)
+    assert actions == [act.Invoke(INV, 2)]
+    assert h.apply(AdminCommand(INV, "pause")) == [act.Abort(INV)]
+    assert h.store.get_status(INV).status == "paused"  # type: ignore[union-attr]
+
+
 def test_kill_answers_waiters_with_409() -> None:
     h = Harness()
     h.apply(invoke(sink=IngressSink("r1")))

@@ -491,7 +491,7 @@ class StateMachine:
             if s.status == "completed":
                 self._purge(s)
         elif rec.command == "pause":
-            if s.status in ("invoked", "suspended"):
+            if s.status == "invoked":
                 s.status = "paused"
                 self.actions.append(act.Abort(s.id))
                 self.touch(s)
