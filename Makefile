@@ -28,8 +28,8 @@ test: setup lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.stamp node_modules/.stamp
-	$(VENV)/bin/ruff check src tests bench examples
-	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/ruff check src tests bench examples scripts
+	$(VENV)/bin/ruff format --check src tests bench examples scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy examples
 	node_modules/.bin/node node_modules/pyright/index.js
