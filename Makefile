@@ -23,9 +23,11 @@ node_modules/.stamp: package.json package-lock.json
 run: setup
 	$(VENV)/bin/undying dev examples/app.py
 
-## Set up and run the whole test suite (lint, types, unit, interop, chaos).
+## Set up and run the whole test suite (lint, types, unit, interop, chaos), then the undying
+## SDK's conformance scenarios once more against the real restate-server.
 test: setup lint
 	$(PY) -m pytest
+	$(PY) -m pytest tests/conformance --target restate -k ud
 
 lint: $(VENV)/.stamp node_modules/.stamp
 	$(VENV)/bin/ruff check src tests bench examples scripts
