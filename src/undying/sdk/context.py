@@ -15,7 +15,6 @@ shared handler is a type error (and an ``AttributeError`` at run time).
 from __future__ import annotations
 
 import random as _random
-import time as _time
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +71,12 @@ class Request:
     body: bytes
     attempt: int
     key: str
+
+
+def _now_ms(clock: Callable[[], float]) -> int:
+    # Whole milliseconds, rounded down; the microsecond of slack keeps a clock that reads whole
+    # milliseconds (a virtual one) from losing one to the float error of ``ms / 1000 * 1000``.
+    return int(clock() * 1000 + 0.001)
 
 
 def _millis(delay: timedelta | float) -> int:
@@ -166,7 +171,7 @@ class Context:
 
         The invocation can suspend meanwhile; the timer survives restarts of everything.
         """
-        wake = int(_time.time() * 1000) + _millis(duration)
+        wake = _now_ms(self._invocation.clock) + _millis(duration)
         key = self._invocation.machine.sleep(wake, name)
         self._invocation.flush()
         return DurableFuture(self._invocation, key, decode_void)
@@ -188,7 +193,7 @@ class Context:
 
     def time(self) -> DurableFuture[float]:
         """The current time (seconds since the epoch), journaled so replays see the same."""
-        return self.run("time", _time.time)
+        return self.run("time", self._invocation.clock)
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -223,7 +228,7 @@ class Context:
         headers: Mapping[str, str] | None,
     ) -> SendHandle:
         invocation = self._invocation
-        invoke_time = int(_time.time() * 1000) + _millis(delay) if delay else 0
+        invoke_time = _now_ms(invocation.clock) + _millis(delay) if delay else 0
         id_key = invocation.machine.send(
             handler.service_name,
             handler.name,
@@ -346,7 +351,7 @@ class Context:
     ) -> SendHandle:
         """Send a one-way call to any handler by name with raw bytes."""
         invocation = self._invocation
-        invoke_time = int(_time.time() * 1000) + _millis(delay) if delay else 0
+        invoke_time = _now_ms(invocation.clock) + _millis(delay) if delay else 0
         id_key = invocation.machine.send(
             service,
             handler,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, Final
@@ -46,6 +47,7 @@ class Endpoint:
         *,
         identity_keys: Sequence[str] = (),
         executor: Executor | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._services = list(services)
         self._handlers: dict[tuple[str, str], Handler[Any, Any]] = {}
@@ -60,6 +62,7 @@ class Endpoint:
                 self._manifests[(mode, version)] = json.dumps(doc).encode()
         self._verifier = IdentityVerifier(identity_keys) if identity_keys else None
         self._executor = executor
+        self._clock = clock or time.time
 
     @property
     def services(self) -> list[Service | VirtualObject | Workflow]:
@@ -177,7 +180,7 @@ class Endpoint:
         if not bidi or body_done:
             if not machine.input_closed:
                 machine.close_input()
-        invocation = Invocation(machine, receive_more, write, self._executor)
+        invocation = Invocation(machine, receive_more, write, self._executor, self._clock)
         await invocation.run_handler(_bind(handler, invocation), handler.output_serde.serialize)
         if bidi:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -259,6 +262,7 @@ def app(
     *,
     identity_keys: Sequence[str] = (),
     executor: Executor | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Endpoint:
     """The ASGI app serving ``services``.
 
@@ -267,5 +271,7 @@ def app(
         identity_keys: public keys (``publickeyv1_…``) whose signed requests are accepted; when
             given, unsigned requests are refused with 401.
         executor: where synchronous ``ctx.run`` closures run (default: the loop's thread pool).
+        clock: the current time in seconds since the epoch, for ``ctx.sleep``, delayed sends
+            and ``ctx.time`` (default ``time.time``; :mod:`undying.testing` passes a virtual one).
     """
-    return Endpoint(services, identity_keys=identity_keys, executor=executor)
+    return Endpoint(services, identity_keys=identity_keys, executor=executor, clock=clock)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import time
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -69,6 +70,9 @@ class Invocation:
         receive: the next chunk of input (``None`` once the runtime closed its side).
         send: writes bytes to the runtime.
         executor: where synchronous ``ctx.run`` closures run (``None``: the loop's default).
+        clock: the current time in seconds since the epoch (``time.time`` unless a test
+            harness gives its virtual clock); ``ctx.sleep``, delayed sends and ``ctx.time``
+            read it.
     """
 
     def __init__(
@@ -77,11 +81,13 @@ class Invocation:
         receive: Callable[[], Awaitable[bytes | None]],
         send: Callable[[bytes], Awaitable[None]],
         executor: Executor | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.machine = machine
         self._receive = receive
         self._send = send
         self._executor = executor
+        self.clock = clock
         self._waiting: Counter[Key] = Counter()
         self._advancing: asyncio.Future[None] | None = None
         self._runs: set[asyncio.Task[None]] = set()

@@ -10,6 +10,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "VirtualClock"]
@@ -20,7 +21,7 @@ class Clock(Protocol):
         """Wall-clock milliseconds since the Unix epoch."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> Awaitable[None]:
         """Wait ``seconds`` of this clock's time."""
         ...
 
@@ -38,6 +39,10 @@ class SystemClock:
 class VirtualClock:
     """A clock that only moves when told to (:meth:`advance`), waking sleepers in time order.
 
+    A sleep's deadline is fixed when :meth:`sleep` is called, not when the result is first
+    awaited: ``ensure_future(clock.sleep(d))`` followed by a move of the clock wakes at ``now + d``
+    as of the call.
+
     Args:
         start_ms: the initial time.
     """
@@ -46,15 +51,23 @@ class VirtualClock:
         self._now = start_ms
         self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._waking = 0
 
     def now_ms(self) -> int:
         return self._now
 
-    async def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> Awaitable[None]:
         wake = self._now + max(0, round(seconds * 1000))
+        if wake <= self._now:
+            return asyncio.sleep(0)  # nothing to wait for: just yield
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (wake, next(self._seq), fut))
-        await fut
+        return fut
+
+    @property
+    def waking(self) -> int:
+        """Sleepers woken by the last move of time whose tasks have not taken their next step."""
+        return self._waking
 
     @property
     def next_wake_ms(self) -> int | None:
@@ -68,8 +81,20 @@ class VirtualClock:
         self.set(self._now + ms)
 
     def set(self, now_ms: int) -> None:
+        """Move time forward to ``now_ms`` (never back) and wake everyone whose time has come."""
         self._now = max(self._now, now_ms)
+        woken = 0
+        loop: asyncio.AbstractEventLoop | None = None
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, fut = heapq.heappop(self._sleepers)
             if not fut.done():
                 fut.set_result(None)
+                loop = fut.get_loop()
+                woken += 1
+        if loop is not None:
+            # The futures scheduled their awaiters' wake-ups first: once this runs, they ran.
+            self._waking += woken
+            loop.call_soon(self._woken, woken)
+
+    def _woken(self, count: int) -> None:
+        self._waking -= count

@@ -13,7 +13,7 @@ from typing import Final
 from undying.errors import ConfigError
 from undying.protocol.ids import InvocationId, partition_key_for
 from undying.server.admin.app import AdminApp
-from undying.server.clock import Clock, SystemClock
+from undying.server.clock import Clock, SystemClock, VirtualClock
 from undying.server.http.server import HttpServer
 from undying.server.ingress.app import IngressApp
 from undying.server.ingress.waiters import Waiters
@@ -74,7 +74,12 @@ class ServerConfig:
 
 
 class Server:
-    """One undying node with embedded storage."""
+    """One undying node with embedded storage.
+
+    With a :class:`~undying.server.clock.VirtualClock`, a test moves time itself: :meth:`settle`
+    waits until the server has nothing to do but wait for time, :attr:`next_wake_ms` says when
+    time next matters, and moving the clock there fires what is due.
+    """
 
     def __init__(
         self,
@@ -91,6 +96,7 @@ class Server:
         self.db = Database(config.data_dir / "undying.db")
         self.metadata = MetadataStore(self.db)
         self.waiters = Waiters()
+        self._settle_waiters: list[asyncio.Future[None]] = []
         self.partitions: list[PartitionProcessor] = []
         self.timers: list[TimerService] = []
         self.invoker = Invoker(
@@ -102,6 +108,7 @@ class Server:
                 enable_v7=config.enable_v7,
                 default_retry=config.default_retry,
             ),
+            on_settle=self._on_settle,
         )
         self._ingress: HttpServer | None = None
         self._admin: HttpServer | None = None
@@ -118,7 +125,9 @@ class Server:
         for i in range(cfg.partitions):
             store = PartitionStore(i, self.db)
             self.partitions.append(
-                PartitionProcessor(i, bifrost, store, self.clock, self._on_actions)
+                PartitionProcessor(
+                    i, bifrost, store, self.clock, self._on_actions, on_settle=self._on_settle
+                )
             )
             self.timers.append(TimerService(self.clock, self._timer_fire(i)))
         for t in self.timers:
@@ -198,6 +207,69 @@ class Server:
         assert self._admin is not None
         return f"http://{self.config.host}:{self._admin.port}"
 
+    # ---- quiescence (for tests that drive a virtual clock) -------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Whether work is in progress or due now.
+
+        In progress: a record appended but not applied yet, an attempt in flight. Due: a timer
+        or a retry whose time has come, a sleeper the clock woke that has not resumed yet.
+        """
+        return self._working() or self._due()
+
+    def _working(self) -> bool:
+        # Work whose end calls _on_settle.
+        return self.invoker.attempting > 0 or any(p.in_flight for p in self.partitions)
+
+    def _due(self) -> bool:
+        # Work that needs nothing but turns of the event loop to start.
+        clock = self.clock
+        if isinstance(clock, VirtualClock) and clock.waking:
+            return True
+        now = clock.now_ms()
+        if any((w := t.next_wake_ms) is not None and w <= now for t in self.timers):
+            return True
+        retry = self.invoker.next_retry_ms
+        return retry is not None and retry <= now
+
+    @property
+    def next_wake_ms(self) -> int | None:
+        """When the earliest armed timer fires or the earliest retry starts (``None``: neither).
+
+        Periodic housekeeping (expiring completed invocations) is not counted: it runs whenever
+        the clock passes its next tick.
+        """
+        wakes = [w for t in self.timers if (w := t.next_wake_ms) is not None]
+        retry = self.invoker.next_retry_ms
+        if retry is not None:
+            wakes.append(retry)
+        return min(wakes, default=None)
+
+    async def settle(self) -> None:
+        """Wait until the server is not :attr:`busy` and the state it wrote is committed."""
+        while True:
+            if self._due():
+                await asyncio.sleep(0)  # it starts within a few turns of the loop
+            elif self._working():
+                await self.changed()
+            else:
+                await self.db.barrier()
+                if not self.busy:
+                    return
+
+    async def changed(self) -> None:
+        """Wait until some work in progress ends (when :attr:`busy` may have become false)."""
+        fut = asyncio.get_running_loop().create_future()
+        self._settle_waiters.append(fut)
+        await fut
+
+    def _on_settle(self) -> None:
+        waiters, self._settle_waiters = self._settle_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
     # ---- routing and effects ------------------------------------------------------------------
 
     def partition_for(self, partition_key: int) -> PartitionProcessor:
@@ -247,7 +319,14 @@ class Server:
         status = processor.store.get_status(inv.to_bytes())
         if status is None:
             return 404, f"The requested invocation '{inv}' does not exist"
-        if command in ("cancel", "kill", "pause") and status.status == "completed":
+        if command == "pause":
+            # as restate-server: only a running invocation pauses; a suspended one is
+            # "already paused" (200, it stays suspended); anything else is not running
+            if status.status in ("paused", "suspended"):
+                return 200, None
+            if status.status != "invoked":
+                return 409, f"The invocation '{inv}' is not running."
+        if command in ("cancel", "kill") and status.status == "completed":
             return 409, f"The invocation '{inv}' was already completed."
         if command == "purge" and status.status != "completed":
             return 409, f"The invocation '{inv}' is not yet completed."

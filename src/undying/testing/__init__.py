@@ -1,8 +1,14 @@
-"""Test and benchmark support: run undying or the reference restate-server, SDK services and
-the official CLI as real processes, and talk to them.
+"""Test support.
+
+For testing your services: :class:`TestEnvironment` (:mod:`~undying.testing.harness`) runs them
+against an in-process undying server on virtual time, and inspects journals and state.
+
+For undying's own tests and benchmarks: run undying or the reference restate-server, SDK
+services and the official CLI as real processes, and talk to them.
 
 Modules:
 
+- :mod:`~undying.testing.harness`: :class:`TestEnvironment`, the in-process harness.
 - :mod:`~undying.testing.servers`: :class:`UndyingServer`, :class:`RestateServer`, one interface.
 - :mod:`~undying.testing.services`: service deployments as processes (Python, Node).
 - :mod:`~undying.testing.asgi`: serve an ASGI app on hypercorn and announce the port.
@@ -21,6 +27,11 @@ from undying.testing.clients import InvocationFailure as InvocationFailure
 from undying.testing.clients import UnexpectedResponse as UnexpectedResponse
 from undying.testing.effects import Effect as Effect
 from undying.testing.effects import EffectsLog as EffectsLog
+from undying.testing.harness import InvocationHandle as InvocationHandle
+from undying.testing.harness import InvocationPaused as InvocationPaused
+from undying.testing.harness import JournalEntry as JournalEntry
+from undying.testing.harness import RequestRejected as RequestRejected
+from undying.testing.harness import TestEnvironment as TestEnvironment
 from undying.testing.httpclient import HttpResponse as HttpResponse
 from undying.testing.processes import ManagedProcess as ManagedProcess
 from undying.testing.processes import ProcessExited as ProcessExited
@@ -48,13 +59,18 @@ __all__ = [
     "HttpResponse",
     "IngressClient",
     "InvocationFailure",
+    "InvocationHandle",
+    "InvocationPaused",
+    "JournalEntry",
     "ManagedProcess",
     "ProcessExited",
     "RestateCli",
+    "RequestRejected",
     "RestateServer",
     "Server",
     "ServiceProcess",
     "Target",
+    "TestEnvironment",
     "UndyingServer",
     "UnexpectedResponse",
     "WaitTimeout",

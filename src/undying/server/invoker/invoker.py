@@ -52,17 +52,23 @@ def choose_protocol_version(dep: DeploymentInfo, *, enable_v7: bool) -> int | No
 class _Run:
     """The attempts of one invocation for one epoch."""
 
-    __slots__ = ("attempt", "epoch", "inv", "task")
+    __slots__ = ("attempt", "epoch", "inv", "retry_at", "task")
 
     def __init__(self, inv: bytes, epoch: int) -> None:
         self.inv = inv
         self.epoch = epoch
         self.attempt: Attempt | None = None
         self.task: asyncio.Task[None] | None = None
+        #: when the next attempt starts, while backing off after a failed one
+        self.retry_at: int | None = None
 
 
 class Invoker:
-    """Runs invocations. ``schema()`` returns the current schema registry."""
+    """Runs invocations. ``schema()`` returns the current schema registry.
+
+    ``on_settle``, if given, is called whenever an invocation stops running attempts: it backs
+    off after a failure, or it is done (ended, suspended, paused, aborted).
+    """
 
     def __init__(
         self,
@@ -70,6 +76,8 @@ class Invoker:
         schema: Callable[[], Schema],
         clock: Clock,
         options: InvokerOptions | None = None,
+        *,
+        on_settle: Callable[[], None] | None = None,
     ) -> None:
         self._connector = connector
         self._schema = schema
@@ -77,6 +85,7 @@ class Invoker:
         self._options = options or InvokerOptions()
         self._runs: dict[bytes, _Run] = {}
         self._eager_limit = self._options.eager_state_limit
+        self._on_settle = on_settle
 
     # ---- actions from the state machine --------------------------------------------------
 
@@ -119,6 +128,18 @@ class Invoker:
     def running(self) -> int:
         return len(self._runs)
 
+    @property
+    def attempting(self) -> int:
+        """Invocations with an attempt in flight or about to start (not backing off)."""
+        return sum(1 for r in self._runs.values() if r.retry_at is None)
+
+    @property
+    def next_retry_ms(self) -> int | None:
+        """When the earliest invocation backing off starts its next attempt, if any."""
+        return min(
+            (r.retry_at for r in self._runs.values() if r.retry_at is not None), default=None
+        )
+
     # ---- the retry loop ------------------------------------------------------------------
 
     async def _drive(self, processor: PartitionProcessor, run: _Run) -> None:
@@ -131,6 +152,11 @@ class Invoker:
         finally:
             if self._runs.get(run.inv) is run:
                 del self._runs[run.inv]
+            self._settled()
+
+    def _settled(self) -> None:
+        if self._on_settle is not None:
+            self._on_settle()
 
     async def _attempts(self, processor: PartitionProcessor, run: _Run) -> None:
         attempts = 0
@@ -208,7 +234,8 @@ class Invoker:
                 attempts -= 1
                 continue
             refusals = 0
-            since_stored = 0 if outcome.stored_entries else since_stored + 1
+            # Like Restate: storing something resets the count, and this failure counts after.
+            since_stored = 1 if outcome.stored_entries else since_stored + 1
             failure = outcome.failure or FailureInfo(500, "unknown failure")
             if exhausted(policy, attempts):
                 action: Literal["pause", "kill"] = (
@@ -239,12 +266,16 @@ class Invoker:
                 failure.code,
                 failure.message,
             )
+            retry_at = self._clock.now_ms() + delay
             await processor.propose(
-                AttemptFailed(
-                    run.inv, run.epoch, failure, attempts, self._clock.now_ms() + delay, "retry"
-                )
+                AttemptFailed(run.inv, run.epoch, failure, attempts, retry_at, "retry")
             )
-            await self._clock.sleep(delay / 1000)
+            run.retry_at = self._clock.now_ms() + delay  # the sleep starts now
+            self._settled()
+            try:
+                await self._clock.sleep(delay / 1000)
+            finally:
+                run.retry_at = None
 
     def _deployment_for(
         self, schema: Schema, status: InvocationStatus, latest: str

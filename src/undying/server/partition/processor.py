@@ -35,7 +35,8 @@ class PartitionProcessor:
     """Owns one partition: its log id, its state machine and its store.
 
     ``on_actions`` receives the actions of each applied batch (the leader's effects). Proposals
-    are applied strictly in LSN order, each exactly once.
+    are applied strictly in LSN order, each exactly once. ``on_settle``, if given, is called
+    whenever proposals stop being in flight (applied, or failed).
     """
 
     def __init__(
@@ -45,6 +46,8 @@ class PartitionProcessor:
         store: PartitionStore,
         clock: Clock,
         on_actions: Callable[[PartitionProcessor, list[act.Action]], None],
+        *,
+        on_settle: Callable[[], None] | None = None,
     ) -> None:
         self.partition = partition
         self.log_id = partition
@@ -57,6 +60,8 @@ class PartitionProcessor:
         self._durable: dict[int, tuple[list[Envelope], list[asyncio.Future[None]]]] = {}
         self._since_trim = 0
         self._failed: BaseException | None = None
+        self._on_settle = on_settle
+        self._in_flight = 0
 
     async def start(self) -> None:
         """Recover, then take over as leader at once (one partition on its own)."""
@@ -97,6 +102,7 @@ class PartitionProcessor:
         envs = [Envelope(self.partition, now, b, dedup) for b in bodies]
         futs = [loop.create_future() for _ in bodies]
         durable = self._bifrost.append(self.log_id, [encode_envelope(e) for e in envs])
+        self._in_flight += 1
         durable.add_done_callback(lambda f: self._on_durable(f, envs, futs))
         return futs
 
@@ -113,6 +119,8 @@ class PartitionProcessor:
             for f in futs:
                 if not f.done():
                     f.set_exception(StorageError(f"log append failed: {exc!r}"))
+            self._in_flight -= 1
+            self._settled()
             return
         self._durable[fut.result()] = (envs, futs)
         self._apply_ready()
@@ -124,6 +132,7 @@ class PartitionProcessor:
         resolved: list[asyncio.Future[None]] = []
         while self._next_apply in durable:
             envs, futs = durable.pop(self._next_apply)
+            self._in_flight -= 1
             for env in envs:
                 try:
                     machine.apply(env)
@@ -148,6 +157,16 @@ class PartitionProcessor:
         for f in resolved:
             if not f.done():
                 f.set_result(None)
+        self._settled()
+
+    @property
+    def in_flight(self) -> int:
+        """Proposals (batches) appended but not applied yet."""
+        return self._in_flight
+
+    def _settled(self) -> None:
+        if self._on_settle is not None:
+            self._on_settle()
 
     async def clean(self, interval_s: float) -> None:
         """Forever: every ``interval_s``, expire completed invocations past their retention."""

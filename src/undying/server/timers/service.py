@@ -51,6 +51,11 @@ class TimerService:
     def __len__(self) -> int:
         return len(self._heap)
 
+    @property
+    def next_wake_ms(self) -> int | None:
+        """When the earliest armed timer is due (``None`` if none is armed)."""
+        return self._heap[0][0] if self._heap else None
+
     async def _run(self) -> None:
         clock = self._clock
         while True:
