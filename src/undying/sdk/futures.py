@@ -94,6 +94,12 @@ class DurableFuture(Generic[T]):
         return self._key
 
 
+async def _cancel_callee(invocation: Invocation, id_key: Key) -> None:
+    target = await _invocation_id(invocation, id_key)
+    invocation.machine.send_signal(target, index=1)
+    invocation.flush()
+
+
 class CallFuture(DurableFuture[T]):
     """The result of a call to another handler; also knows the callee's invocation id."""
 
@@ -111,9 +117,7 @@ class CallFuture(DurableFuture[T]):
 
     async def cancel(self) -> None:
         """Cancel the callee (it ends with 409 "cancelled"; so does awaiting this future)."""
-        target = await self.invocation_id()
-        self._invocation.machine.send_signal(target, index=1)
-        self._invocation.flush()
+        await _cancel_callee(self._invocation, self._id_key)
 
 
 class SendHandle:
@@ -131,9 +135,7 @@ class SendHandle:
 
     async def cancel(self) -> None:
         """Cancel the callee."""
-        target = await self.invocation_id()
-        self._invocation.machine.send_signal(target, index=1)
-        self._invocation.flush()
+        await _cancel_callee(self._invocation, self._id_key)
 
 
 async def _invocation_id(invocation: Invocation, key: Key) -> str:
