@@ -26,7 +26,10 @@ OUTPUT: Final = Path(__file__).resolve().parents[1] / "docs" / "sdk" / "api.md"
 
 #: Sections in order: (title, defining modules). Names from other modules go to "Other".
 SECTIONS: Final = (
-    ("Services, virtual objects and workflows", ("undying.sdk.definitions",)),
+    (
+        "Services, virtual objects and workflows",
+        ("undying.sdk.options", "undying.sdk.handlers", "undying.sdk.definitions"),
+    ),
     ("Serving", ("undying.sdk.endpoint",)),
     ("Contexts", ("undying.sdk.context",)),
     ("Steps", ("undying.sdk.invocation",)),
@@ -304,6 +307,13 @@ def _source_line(obj: object) -> int:
         return 0
 
 
+def _place(obj: object) -> tuple[int, int]:
+    """Where ``obj`` goes in its section: its module's rank there, then its source line."""
+    module = getattr(obj, "__module__", "")
+    rank = next((mods.index(module) for _, mods in SECTIONS if module in mods), 0)
+    return rank, _source_line(obj)
+
+
 def _takes_self(fn: Callable[..., Any], cls: type) -> bool:
     raw = inspect.getattr_static(cls, fn.__name__, None)
     return not isinstance(raw, staticmethod | classmethod)
@@ -332,8 +342,9 @@ def render() -> str:
     objects = {n: getattr(undying, n) for n in names}
     groups: dict[str, list[str]] = {title: [] for title, _ in SECTIONS}
     groups["Other"] = []
-    # each section in the order its modules define things (bases before their subclasses)
-    for name, obj in sorted(objects.items(), key=lambda item: _source_line(item[1])):
+    # each section in the order its modules are listed, then define things (bases before
+    # their subclasses)
+    for name, obj in sorted(objects.items(), key=lambda item: _place(item[1])):
         module = getattr(obj, "__module__", "")
         title = next((t for t, mods in SECTIONS if module in mods), "Other")
         groups[title].append(name)

@@ -668,7 +668,7 @@ def test_handler_types_for_the_type_checker(tmp_path: Path) -> None:
     reveals = [
         line.split('"')[1].replace("builtins.", "") for line in lines if "Revealed type" in line
     ]
-    handler = "undying.sdk.definitions.Handler"
+    handler = "undying.sdk.handlers.Handler"
     assert reveals == [
         f"{handler}[str, str]",
         f"{handler}[None, int]",
