@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random as _random
 import uuid as _uuid
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -86,7 +87,26 @@ def _millis(delay: timedelta | float) -> int:
     return round(seconds * 1000)
 
 
+#: The serde of each ``ctx.run`` function, resolved once: resolving its string annotations
+#: (``get_type_hints`` compiles them) on every call cost about 5 µs per step.
+_RUN_SERDES: weakref.WeakKeyDictionary[Callable[..., Any], Serde[Any]] = weakref.WeakKeyDictionary()
+
+
 def _run_serde(fn: Callable[..., Any]) -> Serde[Any]:
+    key = getattr(fn, "__func__", fn)  # a bound method is a new object on every access
+    try:
+        return _RUN_SERDES[key]
+    except (KeyError, TypeError):  # TypeError: unhashable or not weakly referenceable
+        pass
+    serde = _resolve_run_serde(fn)
+    try:
+        _RUN_SERDES[key] = serde
+    except TypeError:
+        pass
+    return serde
+
+
+def _resolve_run_serde(fn: Callable[..., Any]) -> Serde[Any]:
     hints = getattr(fn, "__annotations__", None)
     if not hints or "return" not in hints:
         return _JSON
@@ -163,7 +183,8 @@ class Context:
         key = invocation.machine.run(options.name)
         if invocation.machine.must_execute(key):
             invocation.start_run(key, options, fn, args, dict(kwargs), serde.serialize)
-        invocation.flush()
+        else:
+            invocation.flush()
         return DurableFuture(invocation, key, decoder(serde.deserialize))
 
     def sleep(self, duration: timedelta | float, *, name: str = "") -> DurableFuture[None]:

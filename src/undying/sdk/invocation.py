@@ -1,9 +1,9 @@
 """One attempt of one invocation: the journal machine, the handler's task, its runs and I/O.
 
 The handler's coroutines block only on durable futures (:meth:`Invocation.wait`). When nothing
-they wait for is ready, one shared *advance* step makes progress, in this order: let other
-tasks of the handler run, wait for a running ``ctx.run`` closure, read more input from the
-runtime, and, when the input is closed and nothing else can happen, suspend the invocation.
+they wait for is ready, one shared *advance* step makes progress, in this order: wait for a
+running ``ctx.run`` closure, read more input from the runtime, and, when the input is closed and
+nothing else can happen, let the handler's other tasks run, then suspend the invocation.
 Output is flushed in the order it was written, at most once per event-loop turn.
 """
 
@@ -30,6 +30,9 @@ __all__ = ["AttemptEnded", "Invocation", "RunOptions", "Suspended"]
 
 #: Event-loop turns given to the handler's other tasks before deciding nothing can progress.
 _YIELDS: Final = 3
+#: How long a new run's command may wait (while the handler waits) to be sent in one frame with
+#: the run's result: a frame less per step for the runtime, the HTTP/2 stack and the SDK.
+_RUN_COMMAND_HOLD_S: Final = 0.005
 
 
 class Suspended(SdkControlFlow):
@@ -97,6 +100,8 @@ class Invocation:
         #: id keys of the calls this invocation made (for cancellation propagation)
         self.children: list[Key] = []
         self.handler_task: asyncio.Task[Any] | None = None
+        #: a run's command was written and not flushed (see :meth:`start_run`)
+        self._holding = False
 
     # -- output -------------------------------------------------------------------------------
 
@@ -173,12 +178,29 @@ class Invocation:
 
     async def _advance_once(self) -> None:
         machine = self.machine
-        for _ in range(_YIELDS):
-            await asyncio.sleep(0)
+        if self._holding:
+            self._holding = False
+            if self._runs:
+                done, _ = await asyncio.wait(
+                    set(self._runs),
+                    timeout=_RUN_COMMAND_HOLD_S,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if done:  # it flushed its command with its result
+                    return
         self.flush()
         waiting = [k for k, n in self._waiting.items() if n > 0]
         if machine.poll(waiting):
             return
+        if not self._runs and machine.input_closed:
+            # About to suspend: first let the handler's other tasks run (they may start runs
+            # or wait for more keys). Waiting for a run or for input lets them run anyway.
+            for _ in range(_YIELDS):
+                await asyncio.sleep(0)
+            self.flush()
+            waiting = [k for k, n in self._waiting.items() if n > 0]
+            if machine.poll(waiting):
+                return
         if self._runs:
             await asyncio.wait(set(self._runs), return_when=asyncio.FIRST_COMPLETED)
             return
@@ -228,12 +250,18 @@ class Invocation:
         kwargs: dict[str, Any],
         serialize: Callable[[Any], bytes],
     ) -> None:
-        """Execute a run's closure (its result is then proposed to the runtime)."""
+        """Execute a run's closure (its result is then proposed to the runtime).
+
+        The run's command is not flushed here: it goes out with the proposed result, or when
+        the handler waits for something and no run finished within ``_RUN_COMMAND_HOLD_S``, or
+        with any other output, whichever comes first.
+        """
         task = asyncio.get_running_loop().create_task(
             self._execute(key, options, fn, args, kwargs, serialize)
         )
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
+        self._holding = True
 
     async def _execute(
         self,
