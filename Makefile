@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NPM    ?= npm
 
-.PHONY: run test setup lint typecheck unit interop bench proto clean
+.PHONY: run test setup lint typecheck unit interop bench bench-sdk proto clean
 
 setup: $(VENV)/.stamp node_modules/.stamp
 
@@ -38,6 +38,10 @@ lint: $(VENV)/.stamp node_modules/.stamp
 
 bench: setup
 	$(PY) -m bench.run
+
+## The undying SDK vs restate-sdk, the same service on one restate-server (bench/sdk.py).
+bench-sdk: setup
+	$(PY) -m bench.sdk
 
 ## Regenerate the protobuf code from proto/ (committed; needs the dev extra).
 proto: $(VENV)/.stamp
