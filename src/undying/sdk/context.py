@@ -392,34 +392,47 @@ class Context:
         self._invocation.machine.send_signal(invocation_id, index=1)
         self._invocation.flush()
 
+    @overload
+    def attach_invocation(self, invocation_id: str) -> DurableFuture[Any]: ...
+    @overload
+    def attach_invocation(self, invocation_id: str, type_hint: type[T]) -> DurableFuture[T]: ...
     def attach_invocation(
-        self, invocation_id: str, type_hint: type[T] | None = None
-    ) -> DurableFuture[T]:
+        self, invocation_id: str, type_hint: type[Any] | None = None
+    ) -> DurableFuture[Any]:
         """Wait for another invocation's result."""
         key = self._invocation.machine.attach_invocation(Target(invocation_id=invocation_id))
         self._invocation.flush()
         serde = serde_for(type_hint) if type_hint is not None else _JSON
         return DurableFuture(self._invocation, key, decoder(serde.deserialize))
 
+    @overload
+    def invocation_output(self, invocation_id: str) -> DurableFuture[Any | None]: ...
+    @overload
     def invocation_output(
-        self, invocation_id: str, type_hint: type[T] | None = None
-    ) -> DurableFuture[T | None]:
+        self, invocation_id: str, type_hint: type[T]
+    ) -> DurableFuture[T | None]: ...
+    def invocation_output(
+        self, invocation_id: str, type_hint: type[Any] | None = None
+    ) -> DurableFuture[Any | None]:
         """Another invocation's result if it finished, else ``None`` (does not wait)."""
         key = self._invocation.machine.get_invocation_output(Target(invocation_id=invocation_id))
         self._invocation.flush()
         serde = serde_for(type_hint) if type_hint is not None else _JSON
 
-        def decode(result: Result) -> T | None:
+        def decode(result: Result) -> Any:
             if result is VoidResult.VOID:
                 return None
-            value: T = decoder(serde.deserialize)(result)
-            return value
+            return decoder(serde.deserialize)(result)
 
         return DurableFuture(self._invocation, key, decode)
 
     # -- awakeables and signals ---------------------------------------------------------------
 
-    def awakeable(self, type_hint: type[T] | None = None) -> tuple[str, DurableFuture[T]]:
+    @overload
+    def awakeable(self) -> tuple[str, DurableFuture[Any]]: ...
+    @overload
+    def awakeable(self, type_hint: type[T]) -> tuple[str, DurableFuture[T]]: ...
+    def awakeable(self, type_hint: type[Any] | None = None) -> tuple[str, DurableFuture[Any]]:
         """A new awakeable: an id to hand to another system, and the future it completes.
 
         Complete it with :meth:`resolve_awakeable` / :meth:`reject_awakeable` from another
@@ -442,7 +455,11 @@ class Context:
         self._invocation.machine.complete_awakeable(awakeable_id, Failure(code, message))
         self._invocation.flush()
 
-    def signal(self, name: str, type_hint: type[T] | None = None) -> DurableFuture[T]:
+    @overload
+    def signal(self, name: str) -> DurableFuture[Any]: ...
+    @overload
+    def signal(self, name: str, type_hint: type[T]) -> DurableFuture[T]: ...
+    def signal(self, name: str, type_hint: type[Any] | None = None) -> DurableFuture[Any]:
         """The named signal ``name`` sent to this invocation (see :meth:`send_signal`)."""
         serde = serde_for(type_hint) if type_hint is not None else _JSON
         return DurableFuture(self._invocation, name, decoder(serde.deserialize))
