@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 NPM    ?= npm
+#: Debian's chromium, which the web UI's browser tests drive (Playwright downloads no browser).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test setup lint typecheck unit interop bench bench-sdk proto clean
 
-setup: $(VENV)/.stamp node_modules/.stamp
+setup: $(VENV)/.stamp node_modules/.stamp $(CHROMIUM)
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +20,19 @@ node_modules/.stamp: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund --loglevel=error
 	node_modules/.bin/node --version
 	touch $@
+
+# Installed from Debian once; the binary itself is the stamp.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "The web UI's browser tests need Debian's chromium at $(CHROMIUM), and installing"; \
+		echo "it needs root. Run as root: apt-get install -y chromium   then run make again."; \
+		exit 1; \
+	fi
+	@test -x $(CHROMIUM) || { echo "apt-get installed no $(CHROMIUM)"; exit 1; }
 
 ## Start the server with embedded storage plus every example (examples/app.py), registered.
 run: setup

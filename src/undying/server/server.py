@@ -41,6 +41,7 @@ from undying.server.query import QueryEngine, admin_route
 from undying.server.schema import DEFAULT_RETRY_POLICY, RetryPolicy
 from undying.server.storage.database import Database
 from undying.server.timers.service import TimerService
+from undying.server.ui import UiApp
 
 __all__ = ["Server", "ServerConfig"]
 
@@ -159,6 +160,14 @@ class Server:
             default_retry=cfg.default_retry,
             cluster_name=cfg.cluster_name,
             extra=admin_route(self.query),
+            ui=UiApp(
+                self.metadata,
+                self.query,
+                now_ms=self.clock.now_ms,
+                control=self._control,
+                default_retry=cfg.default_retry,
+                cluster_name=cfg.cluster_name,
+            ),
         )
         self._admin = HttpServer(admin_app, host=cfg.host, port=cfg.admin_port)
         await self._admin.start()

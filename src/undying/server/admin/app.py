@@ -94,6 +94,7 @@ class AdminApp:
         default_retry: RetryPolicy | None = None,
         cluster_name: str = "undying",
         extra: Callable[[str, str, Scope, Receive, Send], Awaitable[bool]] | None = None,
+        ui: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self._meta = metadata
         self._connector = connector
@@ -104,6 +105,7 @@ class AdminApp:
         self._retry = default_retry
         self._cluster_name = cluster_name
         self._extra = extra
+        self._ui = ui  # the web UI: an ASGI app serving /ui and below
         self._lock = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,6 +113,9 @@ class AdminApp:
             return
         path: str = scope["path"]
         method: str = scope["method"]
+        if self._ui is not None and (path == "/ui" or path.startswith("/ui/")):
+            await self._ui(scope, receive, send)
+            return
         m = _VERSION_PREFIX.match(path)
         if m is not None:
             version = int(m.group(1))
