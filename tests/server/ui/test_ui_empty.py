@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
+from undying.server.http.types import Message, Scope
 from undying.server.log.local import SCHEMA as LOG_SCHEMA
 from undying.server.metadata import SCHEMA as METADATA_SCHEMA
 from undying.server.metadata import MetadataStore
@@ -19,19 +19,19 @@ NOW = 1_795_496_323_982
 
 async def _request(app: UiApp, method: str, path: str, query: bytes = b"") -> tuple[int, str]:
     """One request to the ASGI app; its status and body."""
-    scope: dict[str, Any] = {
+    scope: Scope = {
         "type": "http",
         "method": method,
         "path": path,
         "query_string": query,
         "headers": [(b"hx-request", b"true"), (b"host", b"localhost")],
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await app(scope, receive, send)
