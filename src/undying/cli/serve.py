@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 import msgspec
 
+from undying.server import logs
 from undying.server.schema import DEFAULT_RETRY_POLICY
 from undying.server.server import Server, ServerConfig
 
@@ -94,7 +95,20 @@ async def run_server(config: ServerConfig, *, ready_line: bool = True) -> None:
     default=DEFAULT_RETRY_POLICY.initial_interval_ms,
     show_default=True,
 )
-@click.option("--log-level", default="WARNING", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Least severe level logged (to stderr).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line (time, level, logger, message, invocation_id).",
+)
 @click.option(
     "--loop",
     type=click.Choice(["auto", "asyncio", "uvloop"]),
@@ -113,12 +127,11 @@ def serve(
     retry_on_max_attempts: str,
     retry_initial_interval_ms: int,
     log_level: str,
+    log_format: Literal["text", "json"],
     loop: str,
 ) -> None:
     """Run the undying server (ingress, admin API, storage) in this process."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_level, log_format)
     config = ServerConfig(
         data_dir=data_dir,
         host=bind,

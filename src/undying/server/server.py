@@ -12,6 +12,7 @@ from typing import Final
 
 from undying.errors import ConfigError
 from undying.protocol.ids import InvocationId, partition_key_for
+from undying.server import metrics
 from undying.server.admin.app import AdminApp
 from undying.server.clock import Clock, SystemClock, VirtualClock
 from undying.server.http.server import HttpServer
@@ -160,6 +161,7 @@ class Server:
             default_retry=cfg.default_retry,
             cluster_name=cfg.cluster_name,
             extra=admin_route(self.query),
+            metrics=lambda: metrics.render(self),
             ui=UiApp(
                 self.metadata,
                 self.query,

@@ -27,6 +27,7 @@ from undying.server.asgi import (
 from undying.server.http.types import Receive, Scope, Send
 from undying.server.invoker.streams import Connector
 from undying.server.metadata import MetadataStore
+from undying.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from undying.server.schema import RegistrationConflict, RetryPolicy, register
 
 __all__ = ["AdminApp", "InvocationControl"]
@@ -94,6 +95,7 @@ class AdminApp:
         default_retry: RetryPolicy | None = None,
         cluster_name: str = "undying",
         extra: Callable[[str, str, Scope, Receive, Send], Awaitable[bool]] | None = None,
+        metrics: Callable[[], bytes] | None = None,
         ui: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self._meta = metadata
@@ -105,6 +107,7 @@ class AdminApp:
         self._retry = default_retry
         self._cluster_name = cluster_name
         self._extra = extra
+        self._metrics = metrics
         self._ui = ui  # the web UI: an ASGI app serving /ui and below
         self._lock = asyncio.Lock()
 
@@ -172,6 +175,9 @@ class AdminApp:
             await send_json(send, 200, {"subscriptions": []})
         elif head == "kafka-clusters" and len(parts) == 1:
             await send_json(send, 200, {"clusters": []})
+        elif head == "metrics" and len(parts) == 1 and self._metrics is not None:
+            _only(method, "GET")
+            await send_raw(send, 200, self._metrics(), content_type=METRICS_CONTENT_TYPE)
         elif self._extra is not None and await self._extra(method, path, scope, receive, send):
             return
         else:

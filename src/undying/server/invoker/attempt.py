@@ -24,6 +24,7 @@ from undying.protocol.messages import MESSAGE_CLASSES, MessageType, is_command, 
 from undying.server.clock import Clock
 from undying.server.invoker.resolve import CommandRejected, resolve
 from undying.server.invoker.streams import AttemptStream, Connector
+from undying.server.logs import invocation_extra
 from undying.server.partition.processor import PartitionProcessor
 from undying.server.partition.records import (
     Body,
@@ -63,6 +64,10 @@ class AttemptOutcome:
     stored_entries: int = 0
     #: The deployment never saw the attempt (a refused stream): retrying at once is safe.
     retry_now: bool = False
+    #: Why it failed, for the metrics: ``handler_error``, ``transport``, ``protocol``,
+    #: ``rejected_command``, ``http_status``, ``content_type``, ``no_terminal_message``,
+    #: ``not_registered``, ``deployment``.
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -122,6 +127,8 @@ class Attempt:
         self._stored = 0
         self._done = False
         self._batch = _Batch()
+        #: how the attempt ended, once it has (its last records may still be being stored)
+        self.outcome: AttemptOutcome | None = None
 
     # ---- live notifications ----------------------------------------------------------------
 
@@ -186,23 +193,35 @@ class Attempt:
         except DeploymentError as e:
             refused = bool(getattr(self._stream, "refused", False))
             outcome = AttemptOutcome(
-                "failed", FailureInfo(code=500, message=str(e)), retry_now=refused
+                "failed",
+                FailureInfo(code=500, message=str(e)),
+                retry_now=refused,
+                reason="transport",
             )
         except CommandRejected as e:
-            outcome = AttemptOutcome("failed", FailureInfo(code=e.code, message=str(e)))
+            outcome = AttemptOutcome(
+                "failed", FailureInfo(code=e.code, message=str(e)), reason="rejected_command"
+            )
         except ProtocolError as e:
             outcome = AttemptOutcome(
-                "failed", FailureInfo(code=e.code, message=f"protocol violation: {e}")
+                "failed",
+                FailureInfo(code=e.code, message=f"protocol violation: {e}"),
+                reason="protocol",
             )
         finally:
             self._done = True
             if self._stream is not None:
                 self._stream.abort()
+        self.outcome = outcome
         if self._last_proposal is not None:
             try:
                 await self._last_proposal
             except Exception:
-                log.exception("storing the records of an attempt failed")
+                log.exception(
+                    "invocation %s: storing the records of an attempt failed",
+                    _show(self._inv),
+                    extra=invocation_extra(self._inv),
+                )
                 raise
         outcome.stored_entries = self._stored
         return outcome
@@ -226,6 +245,7 @@ class Attempt:
                         message=f"the deployment answered with HTTP status {status}",
                         doc_code="RT0012",
                     ),
+                    reason="http_status",
                 )
             expected = _CONTENT_TYPE.format(self._version)
             got = next((v for k, v in headers if k.lower() == "content-type"), None)
@@ -237,6 +257,7 @@ class Attempt:
                         message=f"the deployment answered with content type {got!r}, "
                         f"expected {expected!r}",
                     ),
+                    reason="content_type",
                 )
             return await self._read(stream)
         finally:
@@ -265,6 +286,7 @@ class Attempt:
                             message="the deployment closed the response stream without a "
                             "terminal message (End, Suspension or Error)",
                         ),
+                        reason="no_terminal_message",
                     )
                 self._touch()
                 for frame in decoder.feed(chunk):
@@ -354,7 +376,9 @@ class Attempt:
                 doc_code="RT0007",
             )
             delay = err.next_retry_delay if err.HasField("next_retry_delay") else None
-            return AttemptOutcome("failed", failure, next_retry_delay_ms=delay)
+            return AttemptOutcome(
+                "failed", failure, next_retry_delay_ms=delay, reason="handler_error"
+            )
         if msg_type == MessageType.AWAITING_ON:
             return None
         raise ProtocolViolation(f"unexpected message type {msg_type:#06x} from the deployment")
@@ -393,7 +417,11 @@ class Attempt:
                     break
                 await self._clock.sleep(remaining)
             self._input_closed = True
-            log.debug("%s: inactivity timeout, closing the request stream", self._inv.hex())
+            log.debug(
+                "invocation %s: inactivity timeout, closing the request stream",
+                _show(self._inv),
+                extra=invocation_extra(self._inv),
+            )
             try:
                 await stream.end()
             except DeploymentError:
@@ -405,7 +433,11 @@ class Attempt:
             if remaining <= 0:
                 break
             await self._clock.sleep(remaining)
-        log.warning("%s: abort timeout, aborting the attempt", self._inv.hex())
+        log.warning(
+            "invocation %s: abort timeout, aborting the attempt",
+            _show(self._inv),
+            extra=invocation_extra(self._inv),
+        )
         stream.abort()
 
 
@@ -422,3 +454,7 @@ def _flatten(fut: pb.Future, completions: list[int], signals: list[int], named: 
     named.extend(fut.waiting_named_signals)
     for nested in fut.nested_futures:
         _flatten(nested, completions, signals, named)
+
+
+def _show(inv: bytes) -> str:
+    return str(InvocationId.from_bytes(inv))

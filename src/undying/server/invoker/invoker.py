@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -18,6 +19,8 @@ from undying.server.clock import Clock
 from undying.server.invoker.attempt import Attempt, AttemptOutcome, AttemptSettings
 from undying.server.invoker.retry import backoff_ms, exhausted
 from undying.server.invoker.streams import Connector
+from undying.server.logs import invocation_extra
+from undying.server.metrics import InvokerStats
 from undying.server.partition.processor import PartitionProcessor
 from undying.server.partition.records import AttemptFailed, FailureInfo, Pinned
 from undying.server.partition.state import InvocationStatus
@@ -86,6 +89,8 @@ class Invoker:
         self._runs: dict[bytes, _Run] = {}
         self._eager_limit = self._options.eager_state_limit
         self._on_settle = on_settle
+        #: attempts started, failed, retried; their durations (for the metrics)
+        self.stats = InvokerStats()
 
     # ---- actions from the state machine --------------------------------------------------
 
@@ -148,7 +153,9 @@ class Invoker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("invocation %s: the invoker failed", _show(run.inv))
+            log.exception(
+                "invocation %s: the invoker failed", _show(run.inv), extra=invocation_extra(run.inv)
+            )
         finally:
             if self._runs.get(run.inv) is run:
                 del self._runs[run.inv]
@@ -163,13 +170,26 @@ class Invoker:
         since_stored = 0
         refusals = 0
         store = processor.store
+        stats = self.stats
         while True:
             status = store.get_status(run.inv)
             if status is None or status.status != "invoked" or status.epoch != run.epoch:
                 return
             schema = self._schema()
             attempts += 1
-            resolved = schema.resolve(status.target.service, status.target.handler)
+            service = status.target.service
+            stats.attempt_started(service)
+            started = time.perf_counter()
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "invocation %s: attempt %d of %s/%s starts",
+                    _show(run.inv),
+                    attempts,
+                    service,
+                    status.target.handler,
+                    extra=invocation_extra(run.inv),
+                )
+            resolved = schema.resolve(service, status.target.handler)
             policy = self._options.default_retry
             if resolved is None:
                 outcome = AttemptOutcome(
@@ -179,13 +199,14 @@ class Invoker:
                         f"the handler {status.target.service}/{status.target.handler} "
                         "is not registered",
                     ),
+                    reason="not_registered",
                 )
             else:
                 svc, handler = resolved
                 policy = svc.retry_policy(handler, self._options.default_retry)
                 picked = self._deployment_for(schema, status, svc.deployment_id)
                 if isinstance(picked, FailureInfo):
-                    outcome = AttemptOutcome("failed", picked)
+                    outcome = AttemptOutcome("failed", picked, reason="deployment")
                 else:
                     dep, version = picked
                     pin = None
@@ -224,14 +245,32 @@ class Invoker:
                     run.attempt = attempt
                     try:
                         outcome = await attempt.run()
+                    except asyncio.CancelledError:
+                        # the invocation completed (or was aborted) while the attempt's last
+                        # records were being stored: the attempt knows how it ended
+                        kind = attempt.outcome.kind if attempt.outcome is not None else "aborted"
+                        stats.attempt_ended(kind, time.perf_counter() - started)
+                        raise
                     finally:
                         run.attempt = None
+            stats.attempt_ended(outcome.kind, time.perf_counter() - started)
             if outcome.kind != "failed":
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "invocation %s: attempt %d %s",
+                        _show(run.inv),
+                        attempts,
+                        outcome.kind,
+                        extra=invocation_extra(run.inv),
+                    )
                 return
+            reason = outcome.reason or "unknown"
+            stats.attempt_failed(service, reason)
             if outcome.retry_now and refusals < _MAX_REFUSALS:
                 # Not an attempt the deployment saw: go again at once, without counting it.
                 refusals += 1
                 attempts -= 1
+                stats.retried_after(service, reason)
                 continue
             refusals = 0
             # Like Restate: storing something resets the count, and this failure counts after.
@@ -241,6 +280,7 @@ class Invoker:
                 action: Literal["pause", "kill"] = (
                     "pause" if policy.on_max_attempts == "Pause" else "kill"
                 )
+                stats.exhausted_with(service, action)
                 log.warning(
                     "invocation %s: attempt %d failed, retries exhausted (%s): [%d] %s",
                     _show(run.inv),
@@ -248,6 +288,7 @@ class Invoker:
                     action,
                     failure.code,
                     failure.message,
+                    extra=invocation_extra(run.inv),
                 )
                 await processor.propose(
                     AttemptFailed(run.inv, run.epoch, failure, attempts, None, action)
@@ -258,6 +299,7 @@ class Invoker:
                 if outcome.next_retry_delay_ms is not None
                 else backoff_ms(policy, attempts)
             )
+            stats.retried_after(service, reason)
             log.warning(
                 "invocation %s: attempt %d failed, retrying in %d ms: [%d] %s",
                 _show(run.inv),
@@ -265,6 +307,7 @@ class Invoker:
                 delay,
                 failure.code,
                 failure.message,
+                extra=invocation_extra(run.inv),
             )
             retry_at = self._clock.now_ms() + delay
             await processor.propose(

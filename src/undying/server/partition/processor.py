@@ -12,6 +12,7 @@ from typing import Final
 from undying.errors import StorageError
 from undying.server.clock import Clock
 from undying.server.log import Bifrost
+from undying.server.logs import invocation_extra
 from undying.server.partition import actions as act
 from undying.server.partition.machine import StateMachine
 from undying.server.partition.records import (
@@ -62,6 +63,12 @@ class PartitionProcessor:
         self._failed: BaseException | None = None
         self._on_settle = on_settle
         self._in_flight = 0
+        #: records proposed and not applied yet
+        self.queued_records = 0
+        #: appends to the log, the records and bytes they carried (for the metrics)
+        self.appends = 0
+        self.appended_records = 0
+        self.appended_bytes = 0
 
     async def start(self) -> None:
         """Recover, then take over as leader at once (one partition on its own)."""
@@ -81,6 +88,7 @@ class PartitionProcessor:
         if applied != self.store.applied_lsn:
             log.info("partition %d: replayed log up to lsn %d", self.partition, applied)
         self.store.flush(tail.next_lsn - 1)
+        self.store.counts.reset_events()  # what the replay counted happened before the start
 
     def lead(self) -> None:
         """Carry out what the recovered state needs: run invocations, arm timers, deliver the
@@ -101,8 +109,13 @@ class PartitionProcessor:
         now = self._clock.now_ms()
         envs = [Envelope(self.partition, now, b, dedup) for b in bodies]
         futs = [loop.create_future() for _ in bodies]
-        durable = self._bifrost.append(self.log_id, [encode_envelope(e) for e in envs])
+        payloads = [encode_envelope(e) for e in envs]
+        durable = self._bifrost.append(self.log_id, payloads)
         self._in_flight += 1
+        self.queued_records += len(payloads)
+        self.appends += 1
+        self.appended_records += len(payloads)
+        self.appended_bytes += sum(map(len, payloads))
         durable.add_done_callback(lambda f: self._on_durable(f, envs, futs))
         return futs
 
@@ -120,6 +133,7 @@ class PartitionProcessor:
                 if not f.done():
                     f.set_exception(StorageError(f"log append failed: {exc!r}"))
             self._in_flight -= 1
+            self.queued_records -= len(envs)
             self._settled()
             return
         self._durable[fut.result()] = (envs, futs)
@@ -133,13 +147,19 @@ class PartitionProcessor:
         while self._next_apply in durable:
             envs, futs = durable.pop(self._next_apply)
             self._in_flight -= 1
+            self.queued_records -= len(envs)
             for env in envs:
                 try:
                     machine.apply(env)
                 except Exception:
                     # A bug in the state machine must not take the partition down silently; the
                     # record stays in the log and the error is loud.
-                    log.exception("partition %d: applying %r failed", self.partition, env.body)
+                    log.exception(
+                        "partition %d: applying %r failed",
+                        self.partition,
+                        env.body,
+                        extra=invocation_extra(getattr(env.body, "id", None)),
+                    )
             self._next_apply += len(envs)
             self._since_trim += len(envs)
             resolved.extend(futs)

@@ -16,6 +16,7 @@ from typing import Final
 
 import msgspec
 
+from undying.server.partition.counts import StatusCounts
 from undying.server.partition.records import OutboxEntry, TimerKey
 from undying.server.partition.state import (
     InvocationStatus,
@@ -189,6 +190,11 @@ class PartitionStore:
         self._status_deletes: dict[bytes, int] = {}
         self._journal_deletes: dict[bytes, int] = {}
         self._forgets: deque[tuple[int, bytes]] = deque()
+        #: invocations by status, started/completed/failed by service (for the metrics)
+        self.counts = StatusCounts()
+        #: entries appended to journals, and their payload bytes (for the metrics)
+        self.journal_entries = 0
+        self.journal_bytes = 0
 
     # ---- loading --------------------------------------------------------------------------
 
@@ -217,6 +223,12 @@ class PartitionStore:
         ):
             s = decode_status(data)
             self._statuses[s.id] = s
+            self.counts.load_live(s)
+        (completed,) = r.execute(
+            "SELECT COUNT(*) FROM inv_status WHERE partition = ? AND status = 'completed'",
+            (self.partition,),
+        ).fetchone()
+        self.counts.load_completed(int(completed))
         for tkey, wake_at in r.execute(
             "SELECT tkey, wake_at FROM timers WHERE partition = ?", (self.partition,)
         ):
@@ -251,6 +263,7 @@ class PartitionStore:
 
     def put_status(self, s: InvocationStatus) -> None:
         """Store ``s`` (call after every change of a status object)."""
+        self.counts.put(s, self._statuses)
         self._statuses[s.id] = s
         self._ops.statuses[s.id] = s
         self._ops.deleted.discard(s.id)
@@ -259,7 +272,7 @@ class PartitionStore:
             self._remember_completed(s.id)
 
     def delete_status(self, inv: bytes) -> None:
-        self._statuses.pop(inv, None)
+        self.counts.delete(inv, self._statuses.pop(inv, None))
         self._completed.pop(inv, None)
         self._ops.statuses.pop(inv, None)
         self._ops.deleted.add(inv)
@@ -303,6 +316,8 @@ class PartitionStore:
         j = self.journal(inv)
         index = len(j)
         j.append(entry)
+        self.journal_entries += 1
+        self.journal_bytes += len(entry.payload)
         idx = self._indexes.get(inv)
         if idx is not None:
             idx.add(entry.type, entry.payload)
@@ -402,6 +417,11 @@ class PartitionStore:
 
     def timers(self) -> list[tuple[TimerKey, int]]:
         return list(self._timers.values())
+
+    @property
+    def timers_armed(self) -> int:
+        """How many timers are stored."""
+        return len(self._timers)
 
     # ---- exclusive locks and inboxes of keyed services ---------------------------------
 

@@ -13,11 +13,13 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 from undying.errors import StorageError
+from undying.server.metrics import DURATION_BUCKETS, SIZE_BUCKETS, Histogram
 
 __all__ = ["Database", "Job"]
 
@@ -54,6 +56,9 @@ class Database:
         self._kick_pending = False
         self.commits = 0
         self.jobs = 0
+        #: jobs per group commit, and how long each commit took (BEGIN to COMMIT, fsync included)
+        self.batch_sizes = Histogram(SIZE_BUCKETS)
+        self.commit_seconds = Histogram(DURATION_BUCKETS)
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -176,6 +181,7 @@ class Database:
         if not batch and not lazy:
             return
         results: list[tuple[Any, Any, BaseException | None]] = []
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job, _ in lazy:
@@ -192,6 +198,8 @@ class Database:
             results = [self._commit_one(conn, job, fut) for job, fut in batch]
             if batch and all(err is not None for _, _, err in results):
                 self._failed = e
+        self.commit_seconds.observe(time.perf_counter() - started)
+        self.batch_sizes.observe(len(batch) + len(lazy))
         self.commits += 1
         self.jobs += len(batch) + len(lazy)
         callbacks = [cb for _, cb in lazy if cb is not None]
@@ -216,6 +224,11 @@ class Database:
                 conn.execute("ROLLBACK")
             log.error("storage job failed: %r", e)
             return (fut, None, e)
+
+    @property
+    def queued(self) -> int:
+        """Write jobs queued and not taken by the writer yet (lazy ones included)."""
+        return self._queue.qsize() + self._lazy.qsize()
 
     # ---- reads --------------------------------------------------------------------------------
 

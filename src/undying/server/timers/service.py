@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 from undying.server.clock import Clock
+from undying.server.logs import invocation_extra
 from undying.server.partition.records import TimerKey
 
 __all__ = ["TimerService"]
@@ -71,7 +72,7 @@ class TimerService:
                     try:
                         self._fire(key, wake)
                     except Exception:
-                        log.exception("firing timer %r failed", key)
+                        log.exception("firing timer %r failed", key, extra=invocation_extra(key.id))
                 continue
             sleeper = asyncio.ensure_future(clock.sleep((wake_at - now) / 1000))
             changed = asyncio.ensure_future(self._changed.wait())
