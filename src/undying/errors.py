@@ -16,7 +16,10 @@
     │   └── InvocationCancelled       the invocation was cancelled (409)
     ├── StorageError                  the embedded storage failed
     ├── ConfigError                   the server configuration is invalid
-    └── IdentityError                 a request failed request-identity verification (SDK)
+    ├── IdentityError                 a request failed request-identity verification (SDK)
+    └── AdminApiError                 a request of the undying CLI to the admin API failed
+        ├── AdminUnreachable          no answer: the server is down or the URL is wrong
+        └── AdminRequestFailed        an error answer (``status`` and the server's message)
 
     BaseException
     └── SdkControlFlow                the SDK's internal control flow (suspension), never caught
@@ -25,6 +28,9 @@
 from __future__ import annotations
 
 __all__ = [
+    "AdminApiError",
+    "AdminRequestFailed",
+    "AdminUnreachable",
     "InvocationCancelled",
     "SdkControlFlow",
     "TerminalError",
@@ -127,6 +133,45 @@ class IdentityError(UndyingError):
     matches no configured public key, or one of its claims (``aud``, ``exp``, ``nbf``, ``iat``)
     is missing or fails its check. The message says which check failed.
     """
+
+
+class AdminApiError(UndyingError):
+    """A request of the ``undying`` CLI to a server's admin API failed."""
+
+
+class AdminUnreachable(AdminApiError):
+    """The admin API did not answer: nothing listens at the URL, or the connection broke.
+
+    Args:
+        url: the admin API's base URL.
+        reason: what the connection attempt reported ("connection refused", "timed out").
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach the admin API at {url} ({reason}). Is `undying serve` running? "
+            "Point --admin-url (or UNDYING_ADMIN_URL) at its admin port."
+        )
+        self.url = url
+        self.reason = reason
+
+
+class AdminRequestFailed(AdminApiError):
+    """The admin API answered with an error status.
+
+    Args:
+        status: the HTTP status (404, 409, 500...).
+        message: the server's message (the ``message`` of its JSON error, or its text).
+        method: the request's method.
+        path: the request's path.
+    """
+
+    def __init__(self, status: int, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.method = method
+        self.path = path
 
 
 class TerminalError(UndyingError):

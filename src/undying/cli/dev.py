@@ -10,9 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import click
 
@@ -23,6 +23,9 @@ from undying.server.schema import register
 from undying.server.server import Server, ServerConfig
 
 __all__ = ["dev"]
+
+T = TypeVar("T")
+_PR_SET_PDEATHSIG: Final = 1
 
 # Serves ``app`` from the given file with hypercorn on a pre-bound socket (h2c and HTTP/1.1).
 # As with ``python APP``, the file's directory comes first on sys.path (it may import siblings).
@@ -52,6 +55,19 @@ def _port_free(host: str, port: int) -> bool:
 
 
 async def _run(app_path: Path, data_dir: Path, host: str, ports: tuple[int, int, int]) -> None:
+    # Ctrl-C and SIGTERM stop everything, from the first moment on (even during start-up);
+    # so does the app exiting on its own.
+    stop = asyncio.Event()
+    interrupted = False
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
     ingress_port, admin_port, app_port = (p if _port_free(host, p) else 0 for p in ports)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -62,42 +78,91 @@ async def _run(app_path: Path, data_dir: Path, host: str, ports: tuple[int, int,
         [sys.executable, "-c", _SERVE_APP, str(app_path), str(sock.fileno())],
         pass_fds=(sock.fileno(),),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_die_with_parent(),
     )
     sock.close()
-    server = Server(
-        ServerConfig(data_dir=data_dir, host=host, ingress_port=ingress_port, admin_port=admin_port)
-    )
-    await server.start()
-    tune_gc()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    app_exit = loop.create_task(asyncio.to_thread(proc.wait))
+    app_exit.add_done_callback(lambda _: stop.set())
     try:
-        endpoint, sdk = await _discover_when_up(server, app_url, proc)
-        schema = server.metadata.schema
-        outcome = register(
-            schema,
-            uri=app_url,
-            endpoint=endpoint,
-            use_http_11=False,
-            sdk_version=sdk,
-            additional_headers={},
-            metadata=None,
-            force=True,
-            breaking=True,
-            now_ms=server.clock.now_ms(),
+        server = Server(
+            ServerConfig(
+                data_dir=data_dir, host=host, ingress_port=ingress_port, admin_port=admin_port
+            )
         )
-        await server.metadata.update(schema.version, outcome.schema)
-        _banner(server, app_url, outcome.deployment.services)
-        await stop.wait()
-    finally:
-        await server.stop()
-        proc.send_signal(signal.SIGINT)
+        await server.start()
         try:
-            await asyncio.to_thread(proc.wait, 10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            tune_gc()
+            found = await _unless_stopped(stop, _discover_when_up(server, app_url, proc))
+            if found is not None:
+                await _register(server, app_url, *found)
+                await stop.wait()
+        finally:
+            await server.stop()
+    finally:
+        await _stop_app(proc, app_exit)
+    if not interrupted:
+        raise click.ClickException(f"the service app exited with status {proc.returncode}")
+
+
+async def _register(server: Server, app_url: str, endpoint: Endpoint, sdk: str | None) -> None:
+    schema = server.metadata.schema
+    outcome = register(
+        schema,
+        uri=app_url,
+        endpoint=endpoint,
+        use_http_11=False,
+        sdk_version=sdk,
+        additional_headers={},
+        metadata=None,
+        force=True,
+        breaking=True,
+        now_ms=server.clock.now_ms(),
+    )
+    await server.metadata.update(schema.version, outcome.schema)
+    _banner(server, app_url, outcome.deployment.services)
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """The result of ``work``, or ``None`` if ``stop`` is set first (``work`` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def _stop_app(proc: subprocess.Popen[bytes], exited: asyncio.Future[int]) -> None:
+    """SIGINT (what Ctrl-C sends it), then SIGKILL if it has not exited within 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(asyncio.shield(exited), 10)
+    except TimeoutError:
+        proc.kill()
+        await exited
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` that has the kernel kill the child if this process dies
+    (even by ``kill -9``), so the app never outlives ``undying dev``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork, not in the child
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return die_with_parent
 
 
 async def _discover_when_up(
