@@ -321,9 +321,11 @@ class Server:
 
         delivered.add_done_callback(done)
 
-    async def _patch_state(self, service: str, key: str, entries: dict[bytes, bytes]) -> None:
+    async def _patch_state(
+        self, service: str, key: str, entries: dict[bytes, bytes], version: str | None
+    ) -> None:
         processor = self.partition_for(partition_key_for(service, key))
-        await processor.propose(PatchState(service, key, entries))
+        await processor.propose(PatchState(service, key, entries, version))
 
     async def _control(self, inv: InvocationId, command: str) -> tuple[int, str | None]:
         processor = self.partition_for(inv.partition_key)

@@ -16,6 +16,7 @@ __all__ = ["CliResult", "RestateCli"]
 
 _ANSI: Final = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _DEPLOYMENT_ID: Final = re.compile(r"\b(dp_[0-9A-Za-z]+)\b")
+_NEW_DEPLOYMENT_ID: Final = re.compile(r"^Deployment ID:\s+(dp_[0-9A-Za-z]+)\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,12 @@ class CliResult:
 
     @property
     def deployment_id(self) -> str | None:
-        """The first ``dp_…`` id mentioned in the output."""
-        found = _DEPLOYMENT_ID.search(self.output)
+        """The deployment a registration created (its ``Deployment ID:`` line), else the first
+        ``dp_…`` id mentioned in the output (e.g. "Deployment already exists with id dp_…").
+
+        A registration that updates services also names their old deployments first.
+        """
+        found = _NEW_DEPLOYMENT_ID.search(self.output) or _DEPLOYMENT_ID.search(self.output)
         return None if found is None else found.group(1)
 
     def __str__(self) -> str:
@@ -48,6 +53,8 @@ class CliResult:
 
 class RestateCli:
     """Runs ``restate`` with ``RESTATE_ADMIN_URL`` set, a private ``HOME`` and ``CI=true``.
+
+    Times are printed in UTC (``TZ=UTC``), so they compare with the server's timestamps.
 
     Args:
         admin_url: the server's admin API.
@@ -68,6 +75,7 @@ class RestateCli:
             CI="true",
             NO_COLOR="1",
             TERM="dumb",
+            TZ="UTC",
         )
         if self.ingress_url is not None:
             env["RESTATE_INGRESS_URL"] = self.ingress_url

@@ -17,6 +17,7 @@ from undying.server.partition.records import (
     IngressSink,
     Invoke,
     JournalItem,
+    PatchState,
     Pinned,
     Result,
     Suspend,
@@ -26,6 +27,7 @@ from undying.server.partition.records import (
     decode_envelope,
     encode_envelope,
 )
+from undying.server.partition.state_version import state_version
 from undying.server.partition.store import PartitionStore
 
 INV = bytes(range(24))
@@ -201,6 +203,37 @@ def test_failures_are_recorded_and_pause_when_exhausted() -> None:
     assert actions == [act.Abort(INV)]
     assert h.store.get_status(INV).status == "paused"  # type: ignore[union-attr]
     assert h.apply(AdminCommand(INV, "resume")) == [act.Invoke(INV, 2)]
+
+
+def test_last_start_at_is_the_start_of_the_latest_attempt() -> None:
+    h = Harness()
+    h.apply(invoke(), at=1_000)
+    h.apply(Pinned(INV, 1, "dp_x", 6, "sdk/1"), at=1_010)
+    assert h.store.get_status(INV).last_start_at == 1_010  # type: ignore[union-attr]
+    failure = FailureInfo(500, "boom")
+    h.apply(AttemptFailed(INV, 1, failure, 1, 2_000), at=1_500)
+    assert h.store.get_status(INV).last_start_at == 1_010  # type: ignore[union-attr]
+    # the retry began when the backoff ended, and failed too
+    h.apply(AttemptFailed(INV, 1, failure, 2, 4_000), at=2_300)
+    assert h.store.get_status(INV).last_start_at == 2_000  # type: ignore[union-attr]
+    h.apply(AttemptFailed(INV, 1, failure, 3, None, "pause"), at=4_200)
+    assert h.store.get_status(INV).last_start_at == 4_000  # type: ignore[union-attr]
+    h.apply(AdminCommand(INV, "resume"), at=9_000)
+    assert h.store.get_status(INV).last_start_at == 9_000  # type: ignore[union-attr]
+
+
+def test_state_patch_applies_only_to_the_state_version_it_was_read_at() -> None:
+    h = Harness()
+    h.store.set_state("Counter", "alice", b"count", b"1")
+    read_at = state_version({b"count": b"1"})
+    h.apply(PatchState("Counter", "alice", {b"count": b"41"}, read_at))
+    assert h.store.state("Counter", "alice") == {b"count": b"41"}
+    # the same patch again: the state is no longer at that version, so it is ignored
+    h.apply(PatchState("Counter", "alice", {b"count": b"7"}, read_at))
+    assert h.store.state("Counter", "alice") == {b"count": b"41"}
+    # without a version (--force): applied whatever the state is
+    h.apply(PatchState("Counter", "alice", {}, None))
+    assert h.store.state("Counter", "alice") == {}
 
 
 def test_pause_stops_a_running_invocation_only() -> None:

@@ -47,8 +47,9 @@ _FEATURES: Final = {
 
 #: ``control(invocation_id, command)`` -> HTTP status to answer (202/200/404/409...) and message.
 InvocationControl = Callable[[InvocationId, str], Awaitable[tuple[int, str | None]]]
-#: ``patch_state(service, key, new_state)``: replace an object's K/V state (durable on return).
-StatePatcher = Callable[[str, str, dict[bytes, bytes]], Awaitable[None]]
+#: ``patch_state(service, key, new_state, version)``: replace an object's K/V state if it still
+#: has ``version`` (None: unconditionally); durable on return.
+StatePatcher = Callable[[str, str, dict[bytes, bytes], str | None], Awaitable[None]]
 
 
 class _StateRequest(msgspec.Struct):
@@ -347,7 +348,7 @@ class AdminApp:
                 entries[k.encode()] = v.encode() if isinstance(v, str) else bytes(v)
             except ValueError:
                 raise _Error(400, f"the value of state key '{k}' is not a byte array") from None
-        await self._patch_state(service, req.object_key, entries)
+        await self._patch_state(service, req.object_key, entries, req.version)
         await send_empty(send, 202)
 
     # ---- invocations ------------------------------------------------------------------------

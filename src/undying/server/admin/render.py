@@ -40,7 +40,8 @@ def _describe_payload(content_type: str | None, json_schema: Any) -> str:
         ty = json_schema.get("type")
         if isinstance(ty, str):
             return f"JSON {ty}"
-        return "JSON value"
+    # As restate-server: a schema without a title or a single type (``anyOf``...) shows the
+    # content type.
     return content_type
 
 

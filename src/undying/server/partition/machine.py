@@ -43,6 +43,7 @@ from undying.server.partition.records import (
     TruncateOutbox,
 )
 from undying.server.partition.state import InvocationStatus, JournalEntry
+from undying.server.partition.state_version import state_version
 from undying.server.partition.store import PartitionStore
 
 __all__ = ["StateMachine"]
@@ -127,6 +128,7 @@ class StateMachine:
         s.waiting_named_signals = ()
         s.retry_count = 0
         s.next_retry_at = None
+        s.last_start_at = self.now
         if s.running_at is None:
             s.running_at = self.now
         self.touch(s)
@@ -310,6 +312,9 @@ class StateMachine:
         s = self._live(rec.id, rec.epoch)
         if s is None:
             return
+        if s.next_retry_at is not None:
+            # The failed attempt was a retry: it started when the previous backoff ended.
+            s.last_start_at = s.next_retry_at
         s.retry_count = rec.retry_count
         s.last_failure = rec.failure
         s.next_retry_at = rec.next_retry_at
@@ -471,6 +476,15 @@ class StateMachine:
         self.store.outbox_truncate(rec.seq)
 
     def _on_patch_state(self, rec: PatchState) -> None:
+        if rec.version is not None:
+            current = self.store.state(rec.service, rec.key)
+            if state_version(current) != rec.version:
+                log.info(
+                    "state patch of %s/%s ignored: the state changed since it was read",
+                    rec.service,
+                    rec.key,
+                )
+                return
         self.store.clear_all_state(rec.service, rec.key)
         for k, v in rec.entries.items():
             self.store.set_state(rec.service, rec.key, k, v)

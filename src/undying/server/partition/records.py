@@ -283,11 +283,14 @@ class TruncateOutbox(_R, frozen=True, tag="truncate"):
 
 
 class PatchState(_R, frozen=True, tag="state"):
-    """Replace the whole K/V state of an object or workflow key (admin API)."""
+    """Replace the whole K/V state of an object or workflow key (admin API), if the state
+    still has ``version`` (:func:`~undying.server.partition.state_version.state_version`;
+    ``None``: whatever it is)."""
 
     service: str
     key: str
     entries: dict[bytes, bytes]
+    version: str | None = None
 
 
 Body = (
