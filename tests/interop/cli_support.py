@@ -231,8 +231,12 @@ def _stop(processes: Iterable[ServiceProcess], server: Server) -> None:
 
 
 def cli_time(text: str) -> datetime.datetime:
-    """``2026-11-24 10:55:03.560 +00:00`` as the CLI prints times."""
-    return datetime.datetime.strptime(text.replace(" +00:00", " +0000"), _CLI_TIME)
+    """``2026-11-24 10:55:03.560 +00:00`` as the CLI prints times (``10:55:03 +00:00`` on a
+    whole second)."""
+    day, clock, offset = text.split()
+    if "." not in clock:
+        clock += ".000"
+    return datetime.datetime.strptime(f"{day} {clock} {offset.replace(':', '')}", _CLI_TIME)
 
 
 def sql_time(text: str) -> datetime.datetime:
