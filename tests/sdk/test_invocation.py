@@ -62,3 +62,34 @@ def test_a_quick_step_is_one_write_command_and_proposal_together() -> None:
     for w in run_writes:
         assert w == [MessageType.RUN, MessageType.PROPOSE_RUN_COMPLETION], writes
     assert writes[-1][-2:] == [MessageType.OUTPUT, MessageType.END]
+
+
+def _boom(what: str) -> str:
+    raise RuntimeError(f"no {what}")
+
+
+def test_a_failed_step_reports_the_users_stack_trace_not_the_sdks() -> None:
+    from .journal import attempt
+
+    async def handler(ctx: Context) -> str:
+        return await ctx.run("fails", _boom, "luck")
+
+    sent = asyncio.run(attempt(handler, journal(value=b"0")))
+    [error] = [m for code, m in sent if code == MessageType.ERROR]
+    trace: str = error.stacktrace  # type: ignore[attr-defined]
+    assert "in _boom" in trace and "RuntimeError: no luck" in trace, trace
+    assert "sdk/invocation.py" not in trace and "concurrent/futures" not in trace, trace
+
+
+def test_a_failed_handler_reports_its_own_frames() -> None:
+    from .journal import attempt
+
+    async def handler(ctx: Context) -> str:
+        del ctx
+        return _boom("handler")
+
+    sent = asyncio.run(attempt(handler, journal(value=b"0")))
+    [error] = [m for code, m in sent if code == MessageType.ERROR]
+    trace: str = error.stacktrace  # type: ignore[attr-defined]
+    assert "in handler" in trace and "in _boom" in trace, trace
+    assert "sdk/invocation.py" not in trace, trace

@@ -10,9 +10,11 @@ Output is flushed in the order it was written, at most once per event-loop turn.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import inspect
+import os
 import time
 import traceback
 from collections import Counter
@@ -319,7 +321,7 @@ class Invocation:
         machine.fail(
             500,
             message,
-            stacktrace="".join(traceback.format_exception(exc)),
+            stacktrace=user_traceback(exc),
             next_retry_delay_ms=delay_ms,
             related_command=(index, options.name, MessageType.RUN),
         )
@@ -355,7 +357,7 @@ class Invocation:
                 raise
         except Exception as exc:
             if machine.fatal is None:
-                machine.fail(500, f"{type(exc).__name__}: {exc}", stacktrace=traceback.format_exc())
+                machine.fail(500, f"{type(exc).__name__}: {exc}", stacktrace=user_traceback(exc))
         finally:
             if machine.fatal is not None:
                 machine.fail(machine.fatal.code, str(machine.fatal))
@@ -380,3 +382,25 @@ class Invocation:
 
 async def _call(handler: Callable[[], Awaitable[Any]]) -> Any:
     return await handler()
+
+
+_SDK_DIR: Final = os.path.dirname(os.path.abspath(__file__))
+_INTERNAL: Final = (
+    _SDK_DIR,
+    os.path.dirname(asyncio.__file__),
+    os.path.dirname(concurrent.futures.__file__),
+)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s stack trace without the SDK's (and asyncio's, the thread pool's) leading frames.
+
+    The failure of a step or handler shows where the user's code failed, not how the SDK
+    called it; a trace with no frame of the user's is given whole.
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_INTERNAL):
+        tb = tb.tb_next
+    if tb is None:
+        tb = exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, tb))
