@@ -13,6 +13,8 @@ from typing import Final
 
 import click
 
+from undying.protocol.statuses import INVOCATION_STATUSES
+
 __all__ = [
     "INVOCATION_COLUMNS",
     "PUBLIC_STATUSES",
@@ -31,16 +33,7 @@ __all__ = [
 ]
 
 #: ``sys_invocation.status`` values.
-PUBLIC_STATUSES: Final = (
-    "pending",
-    "scheduled",
-    "ready",
-    "running",
-    "backing-off",
-    "suspended",
-    "paused",
-    "completed",
-)
+PUBLIC_STATUSES: Final = INVOCATION_STATUSES
 _INVOCATION_ID: Final = re.compile(r"^inv_[0-9A-Za-z]{8,}$")
 
 #: The columns of an invocation in listings (``inv`` is ``sys_invocation``).

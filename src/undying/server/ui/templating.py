@@ -15,19 +15,12 @@ from typing import Any, Final
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
+from undying.protocol.statuses import INVOCATION_STATUSES
+
 __all__ = ["STATUS_ORDER", "create_environment", "human_duration", "relative", "timestamp"]
 
 #: Invocation statuses in the order of their life, as ``sys_invocation.status`` names them.
-STATUS_ORDER: Final = (
-    "pending",
-    "scheduled",
-    "ready",
-    "running",
-    "backing-off",
-    "suspended",
-    "paused",
-    "completed",
-)
+STATUS_ORDER: Final = INVOCATION_STATUSES
 
 
 def timestamp(value: datetime | None, *, short: bool = False) -> str:
