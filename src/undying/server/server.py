@@ -38,6 +38,7 @@ from undying.server.partition.records import (
 )
 from undying.server.partition.store import SCHEMA as STORE_SCHEMA
 from undying.server.partition.store import PartitionStore
+from undying.server.partition.store import migrate as migrate_store
 from undying.server.query import QueryEngine, admin_route
 from undying.server.schema import DEFAULT_RETRY_POLICY, RetryPolicy
 from undying.server.storage.database import Database
@@ -121,6 +122,7 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         self.db.open(LOG_SCHEMA + STORE_SCHEMA + METADATA_SCHEMA + _CONFIG_SCHEMA)
+        await self.db.submit(migrate_store)
         self._check_partitions()
         self.metadata.load()
         bifrost = Bifrost(lambda log_id: SqliteLoglet(self.db, log_id))

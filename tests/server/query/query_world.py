@@ -269,8 +269,8 @@ async def populate(path: Path) -> World:
             created_at=T0 + 600,
             modified_at=T0 + 700,
             deployment_id=dep,
-            waiting_completions=[1],
-            waiting_signals=[17],
+            waiting_completions=(1,),
+            waiting_signals=(17,),
         )
     )
     scheduled = inv_id("scheduled")

@@ -78,6 +78,7 @@ def test_calls_show_target_and_callee_id() -> None:
             "key": "alice",
             "handler": "get",
             "handler_ty": "Shared",
+            "scope": None,
         }
     }
     assert request["parameter"] == [49]
@@ -116,7 +117,7 @@ def test_one_way_calls_to_plain_services() -> None:
     body = row["entry_json"]["Command"]["OneWayCall"]
     assert body["invoke_time"] == 5
     assert body["request"]["invocation_target"] == {
-        "Service": {"name": "Greeter", "handler": "greet"}
+        "Service": {"name": "Greeter", "handler": "greet", "scope": None}
     }
 
 

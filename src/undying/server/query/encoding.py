@@ -2,13 +2,21 @@
 
 JSON rows (``{"rows": [{...}, ...]}``) follow Restate's encoder: a NULL column is left out of
 its row, binary values are lowercase hex, timestamps are RFC 3339 (``…T04:58:43.982Z``; naive
-timestamps without the zone), durations ISO 8601 (``PT86400S``), lists JSON arrays.
+timestamps without the zone), durations ISO 8601 (``PT86400S``), lists JSON arrays, floats in
+the shortest form that reads back the same (``1.0``, ``0.00001``, ``1.0e10``, ``1.0e-6``; NaN
+and infinities as ``null``).
+
+Both formats can be written a batch at a time (:class:`JsonRowsWriter`,
+:class:`ArrowStreamWriter`), so that a large answer streams out as it is computed.
 """
 
 from __future__ import annotations
 
 import datetime
+import decimal
+import math
 import re
+import struct
 import zoneinfo
 from collections.abc import Callable
 from typing import Any, Final
@@ -16,7 +24,16 @@ from typing import Any, Final
 import msgspec
 import pyarrow as pa  # type: ignore[import-untyped]
 
-__all__ = ["ARROW_STREAM", "arrow_stream", "format_duration", "format_timestamp", "json_rows"]
+__all__ = [
+    "ARROW_STREAM",
+    "ArrowStreamWriter",
+    "JsonRowsWriter",
+    "arrow_stream",
+    "format_duration",
+    "format_float",
+    "format_timestamp",
+    "json_rows",
+]
 
 #: The media type of an Arrow IPC stream.
 ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
@@ -30,25 +47,99 @@ _FIXED_OFFSET: Final = re.compile(r"^([+-])(\d\d):?(\d\d)$")
 
 def arrow_stream(table: Any) -> bytes:
     """``table`` (a ``pyarrow.Table``) as an Arrow IPC stream: schema, batches, end marker."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
+    writer = ArrowStreamWriter(table.schema)
+    parts = [writer.begin()]
+    parts.extend(writer.write(b) for b in table.to_batches())
+    parts.append(writer.end())
+    return b"".join(parts)
 
 
 def json_rows(table: Any) -> bytes:
     """``{"rows": [...]}`` for ``table``, NULLs omitted, values encoded like Restate's."""
-    names = table.column_names
-    columns = [_values(table.column(i).combine_chunks()) for i in range(table.num_columns)]
-    rows = []
-    for i in range(table.num_rows):
-        row = {}
-        for name, col in zip(names, columns, strict=True):
-            v = col[i]
-            if v is not None:
-                row[name] = v
-        rows.append(row)
-    return _JSON.encode({"rows": rows})
+    writer = JsonRowsWriter()
+    parts = [writer.begin()]
+    parts.extend(writer.write(b) for b in table.to_batches())
+    parts.append(writer.end())
+    return b"".join(parts)
+
+
+class _Sink:
+    """A write-only file collecting what an Arrow writer writes, taken out piece by piece."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+class ArrowStreamWriter:
+    """An Arrow IPC stream, a piece at a time: ``begin()``, ``write()`` each batch, ``end()``."""
+
+    def __init__(self, schema: Any) -> None:
+        self._sink = _Sink()
+        self._writer = pa.ipc.new_stream(pa.PythonFile(self._sink, mode="w"), schema)
+
+    def begin(self) -> bytes:
+        """The schema message."""
+        return self._sink.take()
+
+    def write(self, batch: Any) -> bytes:
+        """One record batch message (nothing for an empty batch)."""
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+        return self._sink.take()
+
+    def end(self) -> bytes:
+        """The end-of-stream marker."""
+        self._writer.close()
+        return self._sink.take()
+
+
+class JsonRowsWriter:
+    """``{"rows": [...]}``, a piece at a time: ``begin()``, ``write()`` each batch, ``end()``."""
+
+    def __init__(self) -> None:
+        self._first = True
+
+    def begin(self) -> bytes:
+        return b'{"rows":['
+
+    def write(self, batch: Any) -> bytes:
+        """The rows of one record batch (with the comma that separates them from earlier ones)."""
+        if not batch.num_rows:
+            return b""
+        names = batch.schema.names
+        columns = [_values(batch.column(i)) for i in range(batch.num_columns)]
+        rows = []
+        for values in zip(*columns, strict=True):
+            rows.append({n: v for n, v in zip(names, values, strict=True) if v is not None})
+        body = _JSON.encode(rows)[1:-1]
+        if self._first:
+            self._first = False
+            return body
+        return b"," + body
+
+    def end(self) -> bytes:
+        return b"]}"
 
 
 # ---- values --------------------------------------------------------------------------------
@@ -78,10 +169,18 @@ def _values(arr: Any) -> list[Any]:
         return [
             None if v is None else format_duration(v, per) for v in arr.cast(pa.int64()).to_pylist()
         ]
+    if types.is_date64(t):
+        ms = arr.cast(pa.int64()).to_pylist()
+        return [None if v is None else format_timestamp(v, 1_000, 1_000_000, None) for v in ms]
     if types.is_date(t):
         return [None if v is None else v.isoformat() for v in arr.to_pylist()]
     if types.is_time(t):
-        return [None if v is None else v.isoformat() for v in arr.to_pylist()]
+        per = _PER_SECOND[t.unit]
+        ints = arr.cast(pa.int64() if t.bit_width == 64 else pa.int32()).to_pylist()
+        return [None if v is None else _time_of_day(v, per) for v in ints]
+    if types.is_floating(t):
+        single = t.bit_width < 64
+        return [None if v is None else format_float(v, single) for v in arr.to_pylist()]
     if t == pa.month_day_nano_interval():
         return [
             None if v is None else _interval(v.months, v.days, v.nanoseconds)
@@ -98,7 +197,7 @@ def _values(arr: Any) -> list[Any]:
         return _struct_values(arr)
     if types.is_map(t):
         return [None if v is None else {str(k): _plain(x) for k, x in v} for v in arr.to_pylist()]
-    if types.is_floating(t) or types.is_integer(t) or types.is_boolean(t) or types.is_string(t):
+    if types.is_integer(t) or types.is_boolean(t) or types.is_string(t):
         return list(arr.to_pylist())
     if types.is_large_string(t) or types.is_string_view(t) or types.is_decimal(t):
         return list(arr.to_pylist())
@@ -107,7 +206,9 @@ def _values(arr: Any) -> list[Any]:
 
 def _plain(v: Any) -> Any:
     """A fallback for values of exotic types: JSON natives as they are, others as text."""
-    if v is None or isinstance(v, bool | int | float | str):
+    if isinstance(v, float):
+        return format_float(v)
+    if v is None or isinstance(v, bool | int | str):
         return v
     if isinstance(v, bytes):
         return v.hex()
@@ -211,6 +312,58 @@ def format_timestamp(
         naive += offset
         suffix = _offset_text(offset)
     return naive.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(frac * nanos_per_unit) + suffix
+
+
+_NULL: Final = msgspec.Raw(b"null")
+
+
+def format_float(value: float, single: bool = False) -> Any:
+    """A float as Restate's JSON writes it (a raw JSON number; ``null`` if not finite).
+
+    The shortest digits that read back the same value (as a 32-bit float if ``single``),
+    positional from 1e-5 to below 1e10 (``123.0``, ``0.00001``), scientific outside
+    (``1.0e10``, ``2.5e-7``).
+    """
+    if not math.isfinite(value):
+        return _NULL
+    digits = _shortest(value, single)
+    sign, coefficient, exponent = decimal.Decimal(digits).as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, coefficient)).rstrip("0") or "0"
+    point = len(coefficient) + exponent  # digits before the decimal point
+    scientific = point - 1
+    lead = "-" if sign else ""
+    if text == "0":
+        return msgspec.Raw((lead + "0.0").encode())
+    if -5 <= scientific < 10:
+        if point <= 0:
+            out = "0." + "0" * -point + text
+        elif point >= len(text):
+            out = text + "0" * (point - len(text)) + ".0"
+        else:
+            out = text[:point] + "." + text[point:]
+    else:
+        out = text[0] + "." + (text[1:] or "0") + "e" + str(scientific)
+    return msgspec.Raw((lead + out).encode())
+
+
+def _shortest(value: float, single: bool) -> str:
+    if not single:
+        return repr(value)
+    for precision in range(1, 10):
+        text = f"{value:.{precision}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == value:
+            return text
+    return repr(value)
+
+
+def _time_of_day(value: int, per_second: int) -> str:
+    secs, frac = divmod(value, per_second)
+    hours, rest = divmod(secs, 3600)
+    text = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    if frac:
+        text += "." + f"{frac * (1_000_000_000 // per_second):09d}".rstrip("0")
+    return text
 
 
 def format_duration(value: int, per_second: int = 1_000) -> str:

@@ -60,6 +60,8 @@ _COMPLETION_NAMES: Final[dict[int, str]] = {
     MessageType.GET_INVOCATION_OUTPUT_COMPLETION: "GetInvocationOutput",
 }
 
+_DAY_MS: Final = 86_400_000
+
 #: Completion kinds whose result has no "Void" case (a missing value reads as empty success).
 _NO_VOID: Final = frozenset({"GetPromise", "Call", "Run", "AttachInvocation"})
 
@@ -167,7 +169,8 @@ def _target(schema: Schema, service: str, handler: str, key: str) -> tuple[dict[
     svc = schema.services.get(service)
     ty = svc.ty if svc is not None else ("VirtualObject" if key else "Service")
     if ty == "Service":
-        return {"Service": {"name": service, "handler": handler}}, f"{service}/{handler}"
+        target = {"name": service, "handler": handler, "scope": None}
+        return {"Service": target}, f"{service}/{handler}"
     handler_ty: str | None = None
     if svc is not None:
         h = svc.handlers.get(handler)
@@ -175,8 +178,28 @@ def _target(schema: Schema, service: str, handler: str, key: str) -> tuple[dict[
             handler_ty = svc.handler_type(h)
     if handler_ty is None:
         handler_ty = "Exclusive" if ty == "VirtualObject" else "Workflow"
-    body = {"name": service, "key": key, "handler": handler, "handler_ty": handler_ty}
+    body = {
+        "name": service,
+        "key": key,
+        "handler": handler,
+        "handler_ty": handler_ty,
+        "scope": None,
+    }
     return {ty: body}, f"{service}/{key}/{handler}"
+
+
+def _retentions(schema: Schema, service: str, handler: str) -> tuple[int, int]:
+    """How long the callee keeps its result and its journal (ms), as the call request has it."""
+    svc = schema.services.get(service)
+    h = svc.handlers.get(handler) if svc is not None else None
+    if svc is None or h is None:
+        return _DAY_MS, _DAY_MS
+    return svc.completion_retention_ms(h), svc.effective_journal_retention_ms(h)
+
+
+def _duration(ms: int) -> dict[str, int]:
+    """A Rust ``Duration`` as serde writes it."""
+    return {"secs": ms // 1000, "nanos": (ms % 1000) * 1_000_000}
 
 
 def _attach_target(cmd: Any) -> dict[str, Any]:
@@ -357,7 +380,7 @@ def _call(
     callee = callee_ids.get(cmd.invocation_id_notification_idx)
     row.invoked_target = display
     row.invoked_id = callee
-    retention = {"secs": 0, "nanos": 0}
+    completion_ms, journal_ms = _retentions(schema, cmd.service_name, cmd.handler_name)
     request = {
         "invocation_id": callee,
         "invocation_target": target,
@@ -365,8 +388,8 @@ def _call(
         "parameter": list(cmd.parameter),
         "headers": _headers(cmd.headers),
         "idempotency_key": cmd.idempotency_key if cmd.HasField("idempotency_key") else None,
-        "completion_retention_duration": retention,
-        "journal_retention_duration": retention,
+        "completion_retention_duration": _duration(completion_ms),
+        "journal_retention_duration": _duration(journal_ms),
     }
     full: dict[str, Any] = {"request": request}
     lite: dict[str, Any] = {"invocation_id": callee, "invocation_target": target}
