@@ -8,13 +8,16 @@ thousand invocations in every state, ten journal entries each, over four partiti
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from undying.server.query.encoding import json_rows
+from undying.testing import poll_until
 from undying.testing.query_data import DataSet, populate
 
 INVOCATIONS = 3_000
@@ -196,3 +199,23 @@ def test_a_large_scan_streams_in_chunks(data: DataSet) -> None:
     sizes = asyncio.run(batches())
     assert sum(sizes) == data.journal_entries
     assert len(sizes) > 1  # several chunks, not one table
+
+
+def _workers() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "undying-query")
+
+
+@pytest.mark.parametrize("close", ["aclose", "drop"])
+def test_a_stream_left_early_stops_its_worker(data: DataSet, close: str) -> None:
+    async def read_one() -> None:
+        stream = await data.engine().stream("SELECT * FROM sys_journal")
+        first = await stream.__anext__()
+        assert first.num_rows > 0
+        if close == "aclose":
+            await stream.aclose()
+        else:
+            del stream
+            gc.collect()
+
+    asyncio.run(read_one())
+    poll_until(lambda: _workers() == 0 or None, timeout=10.0, what="the query worker stopped")

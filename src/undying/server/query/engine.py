@@ -25,6 +25,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -190,6 +191,8 @@ class QueryStream:
         self.schema = schema
         self._channel = channel
         self._done = False
+        # A stream dropped without aclose() still stops its worker (and its read transaction).
+        weakref.finalize(self, channel.cancelled.set)
 
     def __aiter__(self) -> QueryStream:
         return self
