@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench import report
 from bench.loadgen import LoadResult, closed_loop, sequential
@@ -243,8 +243,15 @@ def _groups(systems: dict[str, System]) -> list[Group]:
     return groups
 
 
-async def _measure(cell: Cell, system: System, sampler: CpuSampler, args: Any) -> LoadResult:
-    url = system.url(cell.handler)
+class Target(Protocol):
+    """Something serving the bench handlers: a system, or one SDK's deployment."""
+
+    def url(self, handler: str) -> str: ...
+
+
+async def measure(cell: Cell, target: Target, sampler: CpuSampler, args: Any) -> LoadResult:
+    """Run ``cell``'s load against ``target``."""
+    url = target.url(cell.handler)
     body = json.dumps(cell.n).encode()
     if cell.kind == "latency":
         return await sequential(
@@ -403,7 +410,7 @@ def run(args: argparse.Namespace) -> int:
                         consecutive=args.quiet_seconds,
                         max_wait_s=args.quiet_max,
                     )
-                    result = asyncio.run(_measure(cell, systems[name], sampler, args))
+                    result = asyncio.run(measure(cell, systems[name], sampler, args))
                     rec = _record(rnd, index, name, cell, result, quiet.to_json(), args)
                     data["measurements"].append(rec)
                     print(_progress(rec, total, index), file=sys.stderr, flush=True)

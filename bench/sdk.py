@@ -30,14 +30,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import sdk_report
-from bench.loadgen import LoadResult, closed_loop, sequential
+from bench.loadgen import LoadResult
 from bench.quiet import CpuSampler, Group, rss_mib, wait_quiet
-from bench.run import environment
+from bench.run import Cell, environment, measure
 from undying.testing import RestateCli, Server, ServiceProcess, create_server, python_service
 from undying.testing.httpclient import request
 
@@ -49,25 +48,6 @@ SDKS: dict[str, tuple[Path, str]] = {
     "undying-sdk": (BENCH / "sdk_services.py", "ubench"),
     "restate-sdk": (BENCH / "services.py", "bench"),
 }
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One measurement configuration (done once per SDK per round)."""
-
-    key: str
-    kind: str  # "latency" | "throughput"
-    handler: str
-    n: int
-    calls: int = 0
-    concurrency: int = 1
-
-    @property
-    def label(self) -> str:
-        work = "noop" if self.handler == "noop" else f"steps({self.n})"
-        if self.kind == "latency":
-            return f"{work} seq n={self.calls}"
-        return f"{work} c={self.concurrency}"
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -188,29 +168,6 @@ class Deployment:
         finally:
             if self.service.running:
                 self.service.kill()
-
-
-async def _measure(cell: Cell, dep: Deployment, sampler: CpuSampler, args: Any) -> LoadResult:
-    url = dep.url(cell.handler)
-    body = json.dumps(cell.n).encode()
-    if cell.kind == "latency":
-        return await sequential(
-            url,
-            body,
-            n=cell.calls,
-            warmup=args.warmup_calls,
-            sampler=sampler,
-            timeout_s=args.timeout,
-        )
-    return await closed_loop(
-        url,
-        body,
-        concurrency=cell.concurrency,
-        warmup_s=args.warmup,
-        duration_s=args.duration,
-        sampler=sampler,
-        timeout_s=args.timeout,
-    )
 
 
 def _record(
@@ -363,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
                 for name in order:
                     index += 1
                     quiet = _wait_quiet(args)
-                    result = asyncio.run(_measure(cell, deployments[name], sampler, args))
+                    result = asyncio.run(measure(cell, deployments[name], sampler, args))
                     rec = _record(rnd, index, name, cell, result, quiet.to_json(), args)
                     data["measurements"].append(rec)
                     print(_progress(rec, total, index), file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.report import _fmt, _lat, _ratio, _table, _tput
+from bench.report import _flags, _fmt, _index, _lat, _ratio, _table, _throughput_cells, _tput
 
 __all__ = ["per_step_ms", "render", "slope", "summary"]
 
@@ -40,10 +40,6 @@ def slope(points: Sequence[tuple[float, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
-def _index(records: list[Record]) -> Index:
-    return {(r["round"], r["system"], r["cell"]): r for r in records}
-
-
 def per_step_ms(idx: Index, rnd: int, system: str, stat: str = "p50") -> float | None:
     """Slope of latency (``stat``) over ``n`` for steps(0), steps(3), steps(10): ms per step."""
     points = []
@@ -53,16 +49,6 @@ def per_step_ms(idx: Index, rnd: int, system: str, stat: str = "p50") -> float |
         if rec is not None and value is not None:
             points.append((float(rec["n"]), value))
     return slope(points)
-
-
-def _flags(*recs: Record | None) -> str:
-    marks = [f"{r['system'][0]}:{flag}" for r in recs if r is not None for flag in r["flags"]]
-    return ", ".join(marks) or "ok"
-
-
-def _throughput_cells(records: list[Record]) -> list[tuple[str, int]]:
-    found = {(r["cell"], r["concurrency"]) for r in records if r["kind"] == "throughput"}
-    return sorted(found, key=lambda item: item[1])
 
 
 def _round_tables(records: list[Record], rnd: int) -> list[str]:
