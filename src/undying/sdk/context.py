@@ -220,29 +220,50 @@ class Context:
 
     def _call(
         self,
-        handler: Handler[Any, O],
-        arg: Any,
+        service: str,
+        handler: str,
+        parameter: bytes,
         key: str,
         idempotency_key: str | None,
         headers: Mapping[str, str] | None,
+        decode: Callable[[Result], O],
     ) -> CallFuture[O]:
         invocation = self._invocation
         id_key, result_key = invocation.machine.call(
-            handler.service_name,
-            handler.name,
-            handler.input_serde.serialize(arg),
+            service,
+            handler,
+            parameter,
             key=key,
             headers=tuple((headers or {}).items()),
             idempotency_key=idempotency_key,
         )
         invocation.children.append(id_key)
         invocation.flush()
-        return CallFuture(invocation, id_key, result_key, decoder(handler.output_serde.deserialize))
+        return CallFuture(invocation, id_key, result_key, decode)
+
+    def _typed_call(
+        self,
+        handler: Handler[Any, O],
+        arg: Any,
+        key: str,
+        idempotency_key: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> CallFuture[O]:
+        return self._call(
+            handler.service_name,
+            handler.name,
+            handler.input_serde.serialize(arg),
+            key,
+            idempotency_key,
+            headers,
+            decoder(handler.output_serde.deserialize),
+        )
 
     def _send(
         self,
-        handler: Handler[Any, Any],
-        arg: Any,
+        service: str,
+        handler: str,
+        parameter: bytes,
         key: str,
         delay: timedelta | float | None,
         idempotency_key: str | None,
@@ -251,9 +272,9 @@ class Context:
         invocation = self._invocation
         invoke_time = _now_ms(invocation.clock) + _millis(delay) if delay else 0
         id_key = invocation.machine.send(
-            handler.service_name,
-            handler.name,
-            handler.input_serde.serialize(arg),
+            service,
+            handler,
+            parameter,
             key=key,
             headers=tuple((headers or {}).items()),
             invoke_time_ms=invoke_time,
@@ -261,6 +282,20 @@ class Context:
         )
         invocation.flush()
         return SendHandle(invocation, id_key)
+
+    def _typed_send(
+        self,
+        handler: Handler[Any, Any],
+        arg: Any,
+        key: str,
+        delay: timedelta | float | None,
+        idempotency_key: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> SendHandle:
+        parameter = handler.input_serde.serialize(arg)
+        return self._send(
+            handler.service_name, handler.name, parameter, key, delay, idempotency_key, headers
+        )
 
     def service_call(
         self,
@@ -271,7 +306,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> CallFuture[O]:
         """Call a service handler and get its result (``arg`` is ``None`` for no input)."""
-        return self._call(handler, arg, "", idempotency_key, headers)
+        return self._typed_call(handler, arg, "", idempotency_key, headers)
 
     def object_call(
         self,
@@ -283,7 +318,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> CallFuture[O]:
         """Call a virtual object's handler for ``key``."""
-        return self._call(handler, arg, key, idempotency_key, headers)
+        return self._typed_call(handler, arg, key, idempotency_key, headers)
 
     def workflow_call(
         self,
@@ -295,7 +330,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> CallFuture[O]:
         """Call a workflow's handler (its run handler or a shared one) for workflow ``key``."""
-        return self._call(handler, arg, key, idempotency_key, headers)
+        return self._typed_call(handler, arg, key, idempotency_key, headers)
 
     def service_send(
         self,
@@ -307,7 +342,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> SendHandle:
         """Send a one-way call to a service handler, optionally after ``delay``."""
-        return self._send(handler, arg, "", delay, idempotency_key, headers)
+        return self._typed_send(handler, arg, "", delay, idempotency_key, headers)
 
     def object_send(
         self,
@@ -320,7 +355,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> SendHandle:
         """Send a one-way call to a virtual object's handler for ``key``."""
-        return self._send(handler, arg, key, delay, idempotency_key, headers)
+        return self._typed_send(handler, arg, key, delay, idempotency_key, headers)
 
     def workflow_send(
         self,
@@ -333,7 +368,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> SendHandle:
         """Send a one-way call to a workflow's handler for workflow ``key``."""
-        return self._send(handler, arg, key, delay, idempotency_key, headers)
+        return self._typed_send(handler, arg, key, delay, idempotency_key, headers)
 
     def generic_call(
         self,
@@ -346,18 +381,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> CallFuture[bytes]:
         """Call any handler by name with raw bytes in and out."""
-        invocation = self._invocation
-        id_key, result_key = invocation.machine.call(
-            service,
-            handler,
-            arg,
-            key=key,
-            headers=tuple((headers or {}).items()),
-            idempotency_key=idempotency_key,
-        )
-        invocation.children.append(id_key)
-        invocation.flush()
-        return CallFuture(invocation, id_key, result_key, decoder(bytes))
+        return self._call(service, handler, arg, key, idempotency_key, headers, decoder(bytes))
 
     def generic_send(
         self,
@@ -371,19 +395,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> SendHandle:
         """Send a one-way call to any handler by name with raw bytes."""
-        invocation = self._invocation
-        invoke_time = _now_ms(invocation.clock) + _millis(delay) if delay else 0
-        id_key = invocation.machine.send(
-            service,
-            handler,
-            arg,
-            key=key,
-            headers=tuple((headers or {}).items()),
-            invoke_time_ms=invoke_time,
-            idempotency_key=idempotency_key,
-        )
-        invocation.flush()
-        return SendHandle(invocation, id_key)
+        return self._send(service, handler, arg, key, delay, idempotency_key, headers)
 
     # -- other invocations --------------------------------------------------------------------
 
